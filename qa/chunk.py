@@ -1,0 +1,72 @@
+"""Pack whole consecutive sentences into chunks of at most ``budget`` tokens.
+
+Consecutive chunks share one sentence of overlap, so a fact stated across a
+chunk boundary is still seen whole by one chunk.  A single sentence longer than
+the budget is cut at token boundaries into pieces of at most ``budget`` tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from qa.tokens import encoding
+from qa.types import Chunk, Sentence
+
+# (first sentence, last sentence, start char, end char, token count)
+_Emit = Callable[[int, int, int, int, int], None]
+
+
+def chunk_sentences(
+    doc_id: str, text: str, sentences: Sequence[Sentence], budget: int = 200
+) -> list[Chunk]:
+    enc = encoding()
+    sizes = [len(enc.encode(sentence.text, disallowed_special=())) for sentence in sentences]
+    chunks: list[Chunk] = []
+
+    def emit(first: int, last: int, start: int, end: int, tokens: int) -> None:
+        chunks.append(
+            Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens)
+        )
+
+    first = 0
+    while first < len(sentences):
+        if sizes[first] > budget:
+            _emit_long_sentence(sentences[first], budget, emit)
+            first += 1
+            continue
+        last, tokens = first, sizes[first]
+        while last + 1 < len(sentences) and sizes[last + 1] <= budget:
+            # Count the chunk as the text it really is, separators included.
+            candidate = text[sentences[first].start : sentences[last + 1].end]
+            candidate_tokens = len(enc.encode(candidate, disallowed_special=()))
+            if candidate_tokens > budget:
+                break
+            last, tokens = last + 1, candidate_tokens
+        emit(first, last, sentences[first].start, sentences[last].end, tokens)
+        if last + 1 >= len(sentences):
+            break
+        # One sentence of overlap, unless the chunk is that single sentence.
+        first = last if last > first else last + 1
+    return chunks
+
+
+def _emit_long_sentence(sentence: Sentence, budget: int, emit: _Emit) -> None:
+    enc = encoding()
+    tokens = enc.encode(sentence.text, disallowed_special=())
+    _, offsets = enc.decode_with_offsets(tokens)
+    for begin in range(0, len(tokens), budget):
+        stop = min(begin + budget, len(tokens))
+        start_char = offsets[begin]
+        end_char = offsets[stop] if stop < len(tokens) else len(sentence.text)
+        piece = sentence.text[start_char:end_char]
+        # Keep the span tight: no leading or trailing blanks inside the piece.
+        left = len(piece) - len(piece.lstrip())
+        right = len(piece.rstrip())
+        emit(
+            sentence.index,
+            sentence.index,
+            sentence.start + start_char + left,
+            sentence.start + start_char + right,
+            stop - begin,
+        )
+

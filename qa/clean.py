@@ -1,0 +1,324 @@
+"""Turn raw page text, Markdown or HTML into a clean article: a title and body paragraphs.
+
+The rules are general page-debris rules, not a list made for one site:
+
+* lines with no letters (stray counters such as "0" or "4", rules, bullets);
+* photo credits ("Name | Getty Images", "Photo: AP") and the caption just above one;
+* editorial notes ("This developing story is being updated.", "Read more: ...");
+* share, subscribe and cookie widgets (short lines made of widget words);
+* a comment section: from "Leave a reply" / "Comments" to the end, and form prompts.
+
+Not handled: paywall overlays spliced into the middle of a sentence, and
+captions that are not next to a credit line (they are indistinguishable from
+a one-sentence paragraph).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+SPACE_LIKE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+LETTER = re.compile(r"[^\W\d_]")
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+SOURCE_HEADER = re.compile(r"^#\s*source:\s*(?P<source>.+)$", re.IGNORECASE)
+LIST_MARKER = re.compile(r"^(?:[-*•·]|\d{1,3}[.)])\s+")
+
+CREDIT_WORDS = re.compile(
+    r"\b(getty images?|reuters|afp|ap photo|associated press|shutterstock|epa|bloomberg"
+    r"|photo(?:graph)?s?|image|images|credit|courtesy|pool|via)\b",
+    re.IGNORECASE,
+)
+CREDIT_PREFIX = re.compile(
+    r"^\(?\s*(photo|image|picture|photograph|credit|source|illustration)s?( by)?\s*[:/]",
+    re.IGNORECASE,
+)
+EDITORIAL_NOTE = re.compile(
+    r"^(this (is a )?(developing|breaking)( news)? story"
+    r"|this (story|article|post|report) (is being|has been|will be|was|is) (updated|corrected)"
+    r"|(updated|published|last updated|correction)\s*(:|on\b|at\b)"
+    r"|(read|see|watch|listen)( more| also)?\s*:"
+    r"|(related|recommended|more from|trending|most read)\b.{0,40}$"
+    r"|advertisement$|sponsored( content)?$"
+    r"|sign up\b|subscribe\b|click here\b|follow us\b|download (our|the) app\b"
+    r"|copyright\b|©|all rights reserved"
+    r"|we use cookies\b|accept (all )?cookies\b)",
+    re.IGNORECASE,
+)
+COMMENT_SECTION = re.compile(
+    r"^(leave a (reply|comment)|post a comment|add a comment|write a comment"
+    r"|join the (conversation|discussion)|comments?( \(\d+\))?|\d+ comments?"
+    r"|show comments|view comments|discussion)\s*[:.!]?$",
+    re.IGNORECASE,
+)
+FORM_PROMPT = re.compile(
+    r"^(please enter your|you have entered an incorrect|save my name|notify me of"
+    r"|required fields are marked|your email address will not be published|log ?in to comment"
+    r"|cancel reply|submit( comment)?$|post comment$)",
+    re.IGNORECASE,
+)
+WIDGET_WORDS = {
+    "share", "tweet", "email", "print", "copy", "link", "facebook", "twitter", "x",
+    "linkedin", "whatsapp", "reddit", "pinterest", "telegram", "save", "comment",
+    "comments", "on", "this", "article", "story", "via", "menu", "search", "close",
+    "skip", "to", "content", "home", "next", "previous", "back", "top", "more",
+}
+
+
+@dataclass(frozen=True)
+class CleanArticle:
+    title: str
+    text: str
+    source_note: str = ""
+
+
+def normalise_line(line: str) -> str:
+    return SPACE_LIKE.sub(" ", line.translate(ZERO_WIDTH)).strip()
+
+
+def is_credit(line: str) -> bool:
+    """A photo credit: short, unpunctuated, and naming an agency or 'photo'."""
+    words = line.split()
+    if len(words) > 14 or SENTENCE_END.search(line) and "|" not in line:
+        return False
+    if CREDIT_PREFIX.match(line):
+        return True
+    return ("|" in line or line.startswith("(")) and bool(CREDIT_WORDS.search(line))
+
+
+def is_widget(line: str) -> bool:
+    words = re.findall(r"[\w']+", line.lower())
+    return 0 < len(words) <= 6 and all(word in WIDGET_WORDS for word in words)
+
+
+def is_debris(line: str) -> bool:
+    if not LETTER.search(line):
+        return True
+    if is_widget(line) or FORM_PROMPT.match(line):
+        return True
+    if len(line.split()) <= 25 and EDITORIAL_NOTE.match(line):
+        return True
+    # A line of short segments split by "|" is navigation or a byline bar, not prose.
+    return "|" in line and not SENTENCE_END.search(line) and len(line.split()) <= 14
+
+
+def looks_like_headline(block: list[str]) -> bool:
+    if len(block) != 1:
+        return False
+    line = block[0]
+    return len(line.split()) <= 25 and not re.search(r"[.,;:]$", line)
+
+
+def _blocks(text: str) -> list[list[str]]:
+    """Blocks of non-empty normalised lines, split at blank lines."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = normalise_line(raw)
+        if line:
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _strip_markdown(line: str) -> str:
+    line = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", line)
+    line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)
+    line = re.sub(r"^(#{1,6}|>+)\s*", "", line)
+    line = re.sub(r"(\*\*|__|`)", "", line)
+    return line.strip()
+
+
+def clean_text(raw: str, *, markdown: bool = False, title: str = "") -> CleanArticle:
+    """Clean article text; the first headline-like block becomes the title unless one is given."""
+    blocks = _blocks(raw)
+    source_note = ""
+    if blocks and (match := SOURCE_HEADER.match(blocks[0][0])):
+        source_note = match.group("source").strip()
+        blocks[0] = blocks[0][1:]
+        if not blocks[0]:
+            blocks.pop(0)
+    if markdown:
+        blocks = [[_strip_markdown(line) for line in block] for block in blocks]
+        blocks = [[line for line in block if line] for block in blocks]
+        blocks = [block for block in blocks if block]
+
+    kept: list[list[str]] = []
+    for block in blocks:
+        lines: list[str] = []
+        for line in block:
+            if COMMENT_SECTION.match(line):
+                # Everything after a comment-section heading is reader furniture.
+                if lines:
+                    kept.append(lines)
+                return _finish(kept, title, source_note)
+            if is_credit(line):
+                # The caption sits just above its credit, in this block or the one before.
+                if lines:
+                    lines = []
+                elif _is_caption_candidate(kept, title):
+                    kept.pop()
+                continue
+            if is_debris(line):
+                continue
+            lines.append(line)
+        if lines:
+            kept.append(lines)
+    return _finish(kept, title, source_note)
+
+
+def _is_caption_candidate(kept: list[list[str]], title: str) -> bool:
+    if not kept or len(kept[-1]) > 2 or len(" ".join(kept[-1]).split()) > 60:
+        return False
+    # A lone headline followed by a credit has no caption: keep the headline.
+    return not (len(kept) == 1 and not title and looks_like_headline(kept[0]))
+
+
+def _finish(kept: list[list[str]], title: str, source_note: str) -> CleanArticle:
+    if not title and kept and looks_like_headline(kept[0]):
+        title = kept.pop(0)[0]
+    paragraphs: list[str] = []
+    for block in kept:
+        # Hard-wrapped lines belong to one paragraph; list items stand alone.
+        current: list[str] = []
+        for line in block:
+            if LIST_MARKER.match(line):
+                if current:
+                    paragraphs.append(" ".join(current))
+                current = []
+                paragraphs.append(LIST_MARKER.sub("", line))
+            else:
+                current.append(line)
+        if current:
+            paragraphs.append(" ".join(current))
+    return CleanArticle(title=title, text="\n\n".join(paragraphs), source_note=source_note)
+
+
+SKIP_TAGS = {
+    "script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
+    "form", "iframe", "button", "select", "figure", "figcaption", "dialog", "menu", "object",
+}
+BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li",
+    "blockquote", "pre", "tr", "td", "th", "dd", "dt", "br", "hr", "ul", "ol", "table",
+}
+VOID_TAGS = {"br", "hr", "img", "meta", "link", "input", "source", "wbr", "area", "col", "embed"}
+SKIP_ATTRIBUTE = re.compile(
+    r"(^|[\s_-])(share|sharing|social|comments?|related|newsletter|promo|advert\w*|ads?|cookie"
+    r"|breadcrumbs?|menu|sidebar|subscribe|signup|popup|modal|byline|caption|credit|footer"
+    r"|masthead|navigation|nav|toolbar|recommended|outbrain|taboola)($|[\s_-])",
+    re.IGNORECASE,
+)
+SKIP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "form"}
+
+
+class _ArticleParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.skip_stack: list[str] = []
+        self.open_tags: list[str] = []
+        self.scope_depth = 0
+        self.blocks: list[tuple[bool, str]] = []
+        self.buffer: list[str] = []
+        self.h1 = ""
+        self.in_h1 = False
+        self.page_title = ""
+        self.in_title = False
+        self.og_title = ""
+        self.saw_scope = False
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self.buffer).split())
+        if text:
+            self.blocks.append((self.scope_depth > 0, text))
+        self.buffer = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "meta" and attributes.get("property") == "og:title":
+            self.og_title = attributes.get("content", "").strip()
+        if tag == "title":
+            self.in_title = True
+        if tag in VOID_TAGS:
+            if tag in ("br", "hr") and not self.skip_stack:
+                self._flush()
+            return
+        if self.skip_stack:
+            self.skip_stack.append(tag)
+            return
+        marker = " ".join(attributes.get(name, "") for name in ("class", "id", "aria-label"))
+        if (
+            tag in SKIP_TAGS
+            or attributes.get("role", "") in SKIP_ROLES
+            or attributes.get("hidden") is not None
+            or (tag not in ("article", "main", "body") and SKIP_ATTRIBUTE.search(marker))
+        ):
+            self._flush()
+            self.skip_stack.append(tag)
+            return
+        if tag in BLOCK_TAGS:
+            self._flush()
+        if tag in ("article", "main"):
+            self.scope_depth += 1
+            self.saw_scope = True
+        if tag == "h1":
+            self.in_h1 = True
+        self.open_tags.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        if self.skip_stack:
+            # Pop to the matching open tag so unclosed inner tags cannot leak the skip.
+            if tag in self.skip_stack:
+                while self.skip_stack and self.skip_stack.pop() != tag:
+                    pass
+            return
+        if tag not in self.open_tags:
+            return
+        while self.open_tags:
+            open_tag = self.open_tags.pop()
+            if open_tag in ("article", "main"):
+                self.scope_depth -= 1
+            if open_tag == "h1":
+                self.in_h1 = False
+            if open_tag == tag:
+                break
+        if tag in BLOCK_TAGS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.page_title += data
+        if self.skip_stack:
+            return
+        if self.in_h1 and not self.h1:
+            self.h1 = " ".join(data.split())
+        self.buffer.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def extract_html(html: str) -> CleanArticle:
+    """The article body of an HTML page, then cleaned like plain text."""
+    parser = _ArticleParser()
+    parser.feed(html)
+    parser.close()
+    blocks = [text for in_scope, text in parser.blocks if in_scope or not parser.saw_scope]
+    title = parser.og_title or parser.h1 or _site_suffix_removed(parser.page_title)
+    title = normalise_line(title)
+    if blocks and normalise_line(blocks[0]) == title:
+        blocks = blocks[1:]
+    return clean_text("\n\n".join(blocks), title=title)
+
+
+def _site_suffix_removed(title: str) -> str:
+    return re.split(r"\s+[|–—-]\s+", title.strip())[0] if title.strip() else ""

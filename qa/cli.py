@@ -1,0 +1,355 @@
+"""The command line: parse options, call one library function, print the result.
+
+Results go to stdout (a human view, or one JSON object with ``--json``);
+progress and errors go to stderr.  A :class:`~qa.errors.QAError` becomes one
+line on stderr and a non-zero exit; any other exception is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.types import Answer, Citation, Claim, IngestOutcome, Summary
+
+app = typer.Typer(
+    help="Answer questions about news articles, and summarise them, with verified citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Soft wrap: the terminal wraps, so copied answers carry no inserted line breaks.
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+
+CollectionOption = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name [env: QA_COLLECTION].")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+DocOption = Annotated[
+    str | None, typer.Option("--doc", "-d", help="Restrict to one document (id or id prefix).")
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option("--backend", "-b", help="extractive (offline) or openai [env: QA_BACKEND]."),
+]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model [env: QA_MODEL].")]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible endpoint [env: OPENAI_BASE_URL]."),
+]
+ContextOption = Annotated[
+    int | None,
+    typer.Option("--max-context-tokens", help="Prompt budget for evidence [env: QA_MAX_CONTEXT_TOKENS]."),
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM response cache.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show timings and token usage.")]
+
+
+def fail(error: QAError) -> NoReturn:
+    stderr.print(f"error: {escape(str(error))}", soft_wrap=True)
+    raise typer.Exit(error.exit_code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except QAError as error:
+        fail(error)
+
+
+def settings_from(
+    collection: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    max_context_tokens: int | None = None,
+    no_cache: bool = False,
+    chunk_tokens: int | None = None,
+) -> Settings:
+    return Settings.from_env(
+        collection=collection,
+        backend=backend,
+        model=model,
+        base_url=base_url,
+        max_context_tokens=max_context_tokens,
+        use_cache=False if no_cache else None,
+        chunk_tokens=chunk_tokens,
+    )
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    # Plain print: rich would wrap long lines and break the JSON.
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="Files, folders, http(s) URLs, or - for stdin.")],
+    collection: CollectionOption = None,
+    chunk_tokens: Annotated[
+        int | None, typer.Option("--chunk-tokens", help="Token budget per chunk [env: QA_CHUNK_TOKENS].")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Clean, split, chunk, embed and store articles. Re-ingesting never duplicates."""
+    from qa.ingest import ingest as run_ingest
+
+    with user_errors():
+        settings = settings_from(collection, chunk_tokens=chunk_tokens)
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,
+        ) as progress:
+            task = progress.add_task("ingesting", total=None)
+
+            def on_progress(outcome: IngestOutcome, done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total, description=Path(outcome.source).name)
+                if outcome.status == "failed":
+                    stderr.print(f"error: {escape(outcome.error)}", soft_wrap=True)
+
+            report = run_ingest(sources, settings=settings, on_progress=on_progress)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for outcome in report.outcomes:
+            if outcome.status != "failed":
+                stdout.print(
+                    f"{outcome.status:<9} {outcome.doc_id}  {escape(outcome.title)}"
+                    + (f"  ({outcome.chunks} chunks)" if outcome.chunks else "")
+                )
+    stderr.print(report.summary_line())
+    if not report.outcomes:
+        stderr.print("error: no .txt, .md or .html files found in the given folders")
+        raise typer.Exit(2)
+    if report.count("failed"):
+        raise typer.Exit(1)
+
+
+def ask_command(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    doc: DocOption = None,
+    k: Annotated[int, typer.Option("-k", help="Number of chunks of evidence.")] = 8,
+    collection: CollectionOption = None,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    max_context_tokens: ContextOption = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it arrives.")] = False,
+    no_cache: NoCacheOption = False,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Answer a question from the ingested articles, citing the exact sentences."""
+    from qa.answer import ask
+
+    on_text: Callable[[str], None] | None = None
+    if stream and not as_json:
+
+        def on_text(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    with user_errors():
+        settings = settings_from(collection, backend, model, base_url, max_context_tokens, no_cache)
+        answer = ask(question, doc=doc, k=k, settings=settings, on_text=on_text)
+    if as_json:
+        print_json(answer.to_dict())
+        return
+    if stream:
+        sys.stdout.write("\n\n")
+    print_answer(answer, show_text=not stream)
+    if verbose:
+        print_usage(answer.timings, answer.usage.to_dict())
+
+
+def print_answer(answer: Answer, *, show_text: bool = True) -> None:
+    if answer.abstained:
+        stdout.print(escape(answer.text))
+        return
+    if show_text:
+        stdout.print(render_claims(answer.claims))
+    print_citations(answer.citations, answer.dropped_citations, answer.claims)
+
+
+def render_claims(claims: list[Claim]) -> str:
+    parts = []
+    for claim in claims:
+        markers = "".join(f"[{number}]" for number in claim.citations)
+        flag = " [bold red](unsupported)[/]" if claim.unsupported else ""
+        parts.append(f"{escape(claim.text)} [cyan]{escape(markers)}[/]{flag}")
+    return " ".join(parts)
+
+
+def print_citations(citations: list[Citation], dropped: list[str], claims: list[Claim]) -> None:
+    if citations:
+        stdout.print()
+    for citation in citations:
+        stdout.print(
+            f"[cyan]\\[{citation.number}][/] [bold]{escape(citation.title)}[/] "
+            f"[dim](doc {citation.doc_id}, sentence {citation.sentence_index})[/]"
+        )
+        stdout.print(f"    [green]│[/] {escape(citation.quote)}")
+    flagged = [claim for claim in claims if claim.unsupported]
+    if dropped or flagged:
+        stdout.print()
+        stdout.print(
+            f"[yellow]{len(dropped)} citation(s) dropped, {len(flagged)} claim(s) flagged[/]"
+        )
+        for line in dropped:
+            stdout.print(f"  [yellow]dropped:[/] {escape(line)}")
+        for claim in flagged:
+            stdout.print(f"  [red]flagged:[/] {escape('; '.join(claim.problems))}")
+
+
+def print_usage(timings: dict[str, float], usage: dict[str, int]) -> None:
+    timing = ", ".join(f"{name} {value:.3f}" for name, value in timings.items())
+    stderr.print(f"timings: {timing}")
+    stderr.print(
+        "usage: "
+        + ", ".join(f"{name} {value}" for name, value in usage.items())
+    )
+
+
+app.command("ask")(ask_command)
+
+
+@app.command()
+def summarize(
+    doc: Annotated[str | None, typer.Argument(help="Document id or prefix; all when omitted.")] = None,
+    sentences: Annotated[int, typer.Option("--sentences", "-n", help="Summary length.")] = 5,
+    collection: CollectionOption = None,
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    max_context_tokens: ContextOption = None,
+    no_cache: NoCacheOption = False,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Write a neutral summary of one article or the whole collection, every sentence cited."""
+    from qa.summarize import summarize as run_summarize
+
+    with user_errors():
+        settings = settings_from(collection, backend, model, base_url, max_context_tokens, no_cache)
+        summary = run_summarize(doc, sentences=sentences, settings=settings)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    print_summary(summary)
+    if verbose:
+        print_usage(summary.timings, summary.usage.to_dict())
+
+
+def print_summary(summary: Summary) -> None:
+    stdout.print(render_claims(summary.claims))
+    print_citations(summary.citations, summary.dropped_citations, summary.claims)
+
+
+@app.command("list")
+def list_command(collection: CollectionOption = None, as_json: JsonOption = False) -> None:
+    """List the ingested documents."""
+    from qa.library import list_documents
+
+    with user_errors():
+        documents = list_documents(settings=settings_from(collection))
+    if as_json:
+        print_json({"documents": [document.to_dict() for document in documents]})
+        return
+    if not documents:
+        stderr.print("no documents yet; run qa ingest PATH first")
+        return
+    table = Table("id", "title", "sentences", "chunks", "source", box=None)
+    for document in documents:
+        table.add_row(
+            document.id,
+            escape(document.title),
+            str(document.sentences),
+            str(document.chunks),
+            escape(document.source),
+        )
+    stdout.print(table)
+
+
+@app.command()
+def show(
+    doc: Annotated[str, typer.Argument(help="Document id or prefix.")],
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a document's cleaned text with its sentence numbers."""
+    from qa.library import show as show_document
+
+    with user_errors():
+        document = show_document(doc, settings=settings_from(collection))
+    if as_json:
+        print_json(
+            {
+                "id": document.id,
+                "title": document.title,
+                "source": document.source,
+                "text": document.text,
+                "sentences": [
+                    {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
+                    for s in document.sentences
+                ],
+            }
+        )
+        return
+    stdout.print(f"[bold]{escape(document.title)}[/]")
+    stdout.print(f"[dim]{document.id}  {escape(document.source)}[/]")
+    previous_end = 0
+    for sentence in document.sentences:
+        if "\n\n" in document.text[previous_end : sentence.start]:
+            stdout.print()
+        stdout.print(f"[cyan]{sentence.index:>3}[/]  {escape(sentence.text)}")
+        previous_end = sentence.end
+
+
+@app.command()
+def forget(
+    doc: Annotated[str | None, typer.Argument(help="Document id or prefix.")] = None,
+    all_documents: Annotated[bool, typer.Option("--all", help="Forget the whole collection.")] = False,
+    collection: CollectionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a document (or the whole collection) from the vector and lexical indexes."""
+    from qa.library import forget as forget_documents
+
+    if (doc is None) == (not all_documents):
+        stderr.print("error: give a document id, or --all to forget the whole collection")
+        raise typer.Exit(2)
+    with user_errors():
+        removed = forget_documents(doc, settings=settings_from(collection))
+    if as_json:
+        print_json({"removed": removed})
+    else:
+        stderr.print(f"forgot {len(removed)} document(s)")
+
+
+def main() -> None:
+    app()
+
+
+def ask_main() -> None:
+    """The ``ask`` console script: ``qa ask`` on its own."""
+    typer.run(ask_command)

@@ -1,0 +1,95 @@
+"""Settings: one frozen object built from defaults, environment variables and CLI options.
+
+Precedence is option > environment variable > default.  Secrets (the API key)
+are kept out of ``repr`` so they cannot leak into logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from qa.errors import ConfigError
+
+DEFAULT_COLLECTION = "default"
+BACKENDS = ("extractive", "openai")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number", fix=f"set {name} to a number or unset it") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_float(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    collection: str = DEFAULT_COLLECTION
+    chroma_url: str = ""
+    chunk_tokens: int = 200
+    backend: str = "extractive"
+    model: str = "gpt-4o-mini"
+    base_url: str = ""
+    api_key: str = field(default="", repr=False)
+    temperature: float = 0.0
+    timeout: float = 60.0
+    max_retries: int = 2
+    max_context_tokens: int = 6000
+    use_cache: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        home = os.environ.get("QA_HOME") or platformdirs.user_data_dir("qa", appauthor=False)
+        settings = cls(
+            home=Path(home).expanduser(),
+            collection=os.environ.get("QA_COLLECTION") or DEFAULT_COLLECTION,
+            chroma_url=os.environ.get("QA_CHROMA_URL", ""),
+            chunk_tokens=_env_int("QA_CHUNK_TOKENS", 200),
+            backend=os.environ.get("QA_BACKEND") or "extractive",
+            model=os.environ.get("QA_MODEL") or "gpt-4o-mini",
+            base_url=os.environ.get("OPENAI_BASE_URL", ""),
+            api_key=os.environ.get("OPENAI_API_KEY", ""),
+            temperature=_env_float("QA_TEMPERATURE", 0.0),
+            timeout=_env_float("QA_TIMEOUT", 60.0),
+            max_retries=_env_int("QA_MAX_RETRIES", 2),
+            max_context_tokens=_env_int("QA_MAX_CONTEXT_TOKENS", 6000),
+        )
+        return settings.with_options(**overrides)
+
+    def with_options(self, **overrides: Any) -> Settings:
+        """Apply the options that were given (``None`` means "not given")."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if "home" in given:
+            given["home"] = Path(given["home"]).expanduser()
+        settings = replace(self, **given)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}", fix=f"use one of: {', '.join(BACKENDS)}"
+            )
+        if not self.collection or not all(ch.isalnum() or ch in "-_." for ch in self.collection):
+            raise ConfigError(
+                f"invalid collection name {self.collection!r}",
+                fix="use letters, digits, '-', '_' or '.'",
+            )
+        if not 3 <= len(self.collection) <= 60:
+            raise ConfigError(
+                f"invalid collection name {self.collection!r}", fix="use 3 to 60 characters"
+            )
+        if self.chunk_tokens < 16:
+            raise ConfigError(f"chunk size {self.chunk_tokens} tokens is too small", fix="use 16 or more")

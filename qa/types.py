@@ -1,0 +1,264 @@
+"""Typed values passed between qa's modules and returned by its library API.
+
+Every result object has a ``to_dict()`` that is exactly what ``--json`` prints,
+so the JSON output is a serialisation of these types and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a cleaned document: ``document.text[start:end] == text``."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned article as stored: the single owner of its sentence spans."""
+
+    id: str
+    title: str
+    source: str
+    text: str
+    sentences: tuple[Sentence, ...]
+    ingested_at: str = ""
+
+    def sentence(self, index: int) -> Sentence:
+        return self.sentences[index]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive whole sentences ``[first_sentence, last_sentence]`` of one document."""
+
+    doc_id: str
+    index: int
+    first_sentence: int
+    last_sentence: int
+    start: int
+    end: int
+    text: str
+    token_count: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc_id}:{self.index}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk found by retrieval, with its fused score and the ranks behind it."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+@dataclass(frozen=True)
+class SentenceRef:
+    """A pointer to one stored sentence; resolved to a Citation through the store."""
+
+    doc_id: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A resolved citation: the quote is ``document.text[start:end]``."""
+
+    number: int
+    doc_id: str
+    title: str
+    source: str
+    sentence_index: int
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+        self.cached_calls += other.cached_calls
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+        }
+
+
+@dataclass
+class DraftClaim:
+    """A claim as a backend produced it, citing stored sentences."""
+
+    text: str
+    refs: list[SentenceRef]
+    unsupported: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Draft:
+    """What a backend returns before citations are numbered and resolved."""
+
+    claims: list[DraftClaim]
+    abstained: bool = False
+    usage: Usage = field(default_factory=Usage)
+    dropped_citations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Claim:
+    """One sentence of an answer or summary; ``citations`` are Citation numbers."""
+
+    text: str
+    citations: list[int]
+    unsupported: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+NOT_IN_ARTICLES = "The articles do not say."
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    claims: list[Claim]
+    citations: list[Citation]
+    evidence: list[Hit] = field(default_factory=list)
+    backend: str = "extractive"
+    usage: Usage = field(default_factory=Usage)
+    dropped_citations: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flagged_claims(self) -> int:
+        return sum(1 for claim in self.claims if claim.unsupported)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "backend": self.backend,
+            "claims": [asdict(claim) for claim in self.claims],
+            "citations": [asdict(citation) for citation in self.citations],
+            "evidence": [
+                {
+                    "chunk_id": hit.chunk.id,
+                    "score": round(hit.score, 6),
+                    "dense_rank": hit.dense_rank,
+                    "lexical_rank": hit.lexical_rank,
+                }
+                for hit in self.evidence
+            ],
+            "dropped_citations": list(self.dropped_citations),
+            "flagged_claims": self.flagged_claims,
+            "usage": self.usage.to_dict(),
+            "timings": {name: round(value, 4) for name, value in self.timings.items()},
+        }
+
+
+@dataclass
+class Summary:
+    doc_ids: list[str]
+    text: str
+    claims: list[Claim]
+    citations: list[Citation]
+    backend: str = "extractive"
+    usage: Usage = field(default_factory=Usage)
+    dropped_citations: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def flagged_claims(self) -> int:
+        return sum(1 for claim in self.claims if claim.unsupported)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_ids": list(self.doc_ids),
+            "summary": self.text,
+            "backend": self.backend,
+            "sentences": [asdict(claim) for claim in self.claims],
+            "citations": [asdict(citation) for citation in self.citations],
+            "dropped_citations": list(self.dropped_citations),
+            "flagged_claims": self.flagged_claims,
+            "usage": self.usage.to_dict(),
+            "timings": {name: round(value, 4) for name, value in self.timings.items()},
+        }
+
+
+IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    source: str
+    status: IngestStatus
+    doc_id: str = ""
+    title: str = ""
+    chunks: int = 0
+    error: str = ""
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[IngestOutcome]
+
+    def count(self, status: IngestStatus) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    def summary_line(self) -> str:
+        return (
+            f"{self.count('added')} added, {self.count('unchanged')} unchanged, "
+            f"{self.count('replaced')} replaced, {self.count('failed')} failed"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents": [asdict(outcome) for outcome in self.outcomes],
+            "added": self.count("added"),
+            "unchanged": self.count("unchanged"),
+            "replaced": self.count("replaced"),
+            "failed": self.count("failed"),
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: str
+    title: str
+    source: str
+    sentences: int
+    chunks: int
+    ingested_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
