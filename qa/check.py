@@ -234,7 +234,9 @@ def parse_inline_reply(text: str) -> ParsedReply:
     return _finish(False, claims, "inline")
 
 
-def _finish(abstained: bool, claims: list[RawClaim], form: Literal["json", "inline"]) -> ParsedReply:
+def _finish(
+    abstained: bool, claims: list[RawClaim], form: Literal["json", "inline"]
+) -> ParsedReply:
     kept = [claim for claim in claims if claim.text and not is_sentinel(claim.text)]
     said_sentinel = len(kept) < len([claim for claim in claims if claim.text])
     if abstained or (said_sentinel and not kept):

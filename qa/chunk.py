@@ -24,9 +24,7 @@ def chunk_sentences(
     chunks: list[Chunk] = []
 
     def emit(first: int, last: int, start: int, end: int, tokens: int) -> None:
-        chunks.append(
-            Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens)
-        )
+        chunks.append(Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens))
 
     first = 0
     while first < len(sentences):
@@ -54,19 +52,26 @@ def _emit_long_sentence(sentence: Sentence, budget: int, emit: _Emit) -> None:
     enc = encoding()
     tokens = enc.encode(sentence.text, disallowed_special=())
     _, offsets = enc.decode_with_offsets(tokens)
-    for begin in range(0, len(tokens), budget):
+    begin = 0
+    while begin < len(tokens):
         stop = min(begin + budget, len(tokens))
-        start_char = offsets[begin]
-        end_char = offsets[stop] if stop < len(tokens) else len(sentence.text)
-        piece = sentence.text[start_char:end_char]
-        # Keep the span tight: no leading or trailing blanks inside the piece.
+        while True:
+            start_char = offsets[begin]
+            end_char = offsets[stop] if stop < len(tokens) else len(sentence.text)
+            piece = sentence.text[start_char:end_char]
+            # A piece re-encoded on its own can take a token more than in context.
+            piece_tokens = len(enc.encode(piece.strip(), disallowed_special=()))
+            if piece_tokens <= budget or stop - begin <= 1:
+                break
+            stop -= 1
         left = len(piece) - len(piece.lstrip())
         right = len(piece.rstrip())
-        emit(
-            sentence.index,
-            sentence.index,
-            sentence.start + start_char + left,
-            sentence.start + start_char + right,
-            stop - begin,
-        )
-
+        if piece.strip():
+            emit(
+                sentence.index,
+                sentence.index,
+                sentence.start + start_char + left,
+                sentence.start + start_char + right,
+                piece_tokens,
+            )
+        begin = stop

@@ -60,10 +60,40 @@ FORM_PROMPT = re.compile(
     re.IGNORECASE,
 )
 WIDGET_WORDS = {
-    "share", "tweet", "email", "print", "copy", "link", "facebook", "twitter", "x",
-    "linkedin", "whatsapp", "reddit", "pinterest", "telegram", "save", "comment",
-    "comments", "on", "this", "article", "story", "via", "menu", "search", "close",
-    "skip", "to", "content", "home", "next", "previous", "back", "top", "more",
+    "share",
+    "tweet",
+    "email",
+    "print",
+    "copy",
+    "link",
+    "facebook",
+    "twitter",
+    "x",
+    "linkedin",
+    "whatsapp",
+    "reddit",
+    "pinterest",
+    "telegram",
+    "save",
+    "comment",
+    "comments",
+    "on",
+    "this",
+    "article",
+    "story",
+    "via",
+    "menu",
+    "search",
+    "close",
+    "skip",
+    "to",
+    "content",
+    "home",
+    "next",
+    "previous",
+    "back",
+    "top",
+    "more",
 }
 
 
@@ -81,7 +111,7 @@ def normalise_line(line: str) -> str:
 def is_credit(line: str) -> bool:
     """A photo credit: short, unpunctuated, and naming an agency or 'photo'."""
     words = line.split()
-    if len(words) > 14 or SENTENCE_END.search(line) and "|" not in line:
+    if len(words) > 14 or (SENTENCE_END.search(line) and "|" not in line):
         return False
     if CREDIT_PREFIX.match(line):
         return True
@@ -201,12 +231,50 @@ def _finish(kept: list[list[str]], title: str, source_note: str) -> CleanArticle
 
 
 SKIP_TAGS = {
-    "script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
-    "form", "iframe", "button", "select", "figure", "figcaption", "dialog", "menu", "object",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "button",
+    "select",
+    "figure",
+    "figcaption",
+    "dialog",
+    "menu",
+    "object",
 }
 BLOCK_TAGS = {
-    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li",
-    "blockquote", "pre", "tr", "td", "th", "dd", "dt", "br", "hr", "ul", "ol", "table",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "blockquote",
+    "pre",
+    "tr",
+    "td",
+    "th",
+    "dd",
+    "dt",
+    "br",
+    "hr",
+    "ul",
+    "ol",
+    "table",
 }
 VOID_TAGS = {"br", "hr", "img", "meta", "link", "input", "source", "wbr", "area", "col", "embed"}
 SKIP_ATTRIBUTE = re.compile(

@@ -53,10 +53,14 @@ BaseUrlOption = Annotated[
 ]
 ContextOption = Annotated[
     int | None,
-    typer.Option("--max-context-tokens", help="Prompt budget for evidence [env: QA_MAX_CONTEXT_TOKENS]."),
+    typer.Option(
+        "--max-context-tokens", help="Prompt budget for evidence [env: QA_MAX_CONTEXT_TOKENS]."
+    ),
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM response cache.")]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show timings and token usage.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show timings and token usage.")
+]
 
 
 def fail(error: QAError) -> NoReturn:
@@ -99,10 +103,13 @@ def print_json(payload: dict[str, Any]) -> None:
 
 @app.command()
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="Files, folders, http(s) URLs, or - for stdin.")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Files, folders, http(s) URLs, or - for stdin.")
+    ],
     collection: CollectionOption = None,
     chunk_tokens: Annotated[
-        int | None, typer.Option("--chunk-tokens", help="Token budget per chunk [env: QA_CHUNK_TOKENS].")
+        int | None,
+        typer.Option("--chunk-tokens", help="Token budget per chunk [env: QA_CHUNK_TOKENS]."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -123,7 +130,9 @@ def ingest(
             task = progress.add_task("ingesting", total=None)
 
             def on_progress(outcome: IngestOutcome, done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total, description=Path(outcome.source).name)
+                progress.update(
+                    task, completed=done, total=total, description=Path(outcome.source).name
+                )
                 if outcome.status == "failed":
                     stderr.print(f"error: {escape(outcome.error)}", soft_wrap=True)
 
@@ -154,7 +163,9 @@ def ask_command(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     max_context_tokens: ContextOption = None,
-    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it arrives.")] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the answer as it arrives.")
+    ] = False,
     no_cache: NoCacheOption = False,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
@@ -224,10 +235,7 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
 def print_usage(timings: dict[str, float], usage: dict[str, int]) -> None:
     timing = ", ".join(f"{name} {value:.3f}" for name, value in timings.items())
     stderr.print(f"timings: {timing}")
-    stderr.print(
-        "usage: "
-        + ", ".join(f"{name} {value}" for name, value in usage.items())
-    )
+    stderr.print("usage: " + ", ".join(f"{name} {value}" for name, value in usage.items()))
 
 
 app.command("ask")(ask_command)
@@ -235,7 +243,9 @@ app.command("ask")(ask_command)
 
 @app.command()
 def summarize(
-    doc: Annotated[str | None, typer.Argument(help="Document id or prefix; all when omitted.")] = None,
+    doc: Annotated[
+        str | None, typer.Argument(help="Document id or prefix; all when omitted.")
+    ] = None,
     sentences: Annotated[int, typer.Option("--sentences", "-n", help="Summary length.")] = 5,
     collection: CollectionOption = None,
     backend: BackendOption = None,
@@ -328,7 +338,9 @@ def show(
 @app.command()
 def forget(
     doc: Annotated[str | None, typer.Argument(help="Document id or prefix.")] = None,
-    all_documents: Annotated[bool, typer.Option("--all", help="Forget the whole collection.")] = False,
+    all_documents: Annotated[
+        bool, typer.Option("--all", help="Forget the whole collection.")
+    ] = False,
     collection: CollectionOption = None,
     as_json: JsonOption = False,
 ) -> None:

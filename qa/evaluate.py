@@ -14,6 +14,7 @@ side of missing a fact rather than crediting one that was not conveyed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -21,6 +22,7 @@ import secrets
 import statistics
 import time
 import tomllib
+import traceback
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from qa.errors import EvalError, QAError
-from qa.types import Answer, Citation, Document, Summary
+from qa.errors import ConfigError, EvalError, QAError
+from qa.types import Answer, Citation, Document, IngestOutcome, Summary
 
 if TYPE_CHECKING:
     from qa.backend import Backend
@@ -71,12 +73,17 @@ _ORDINALS = {
 # Function words only: negations ("no", "not", "without") and numbers stay content
 # words, so dropping them can never turn "no signs of an explosion" into a match.
 STOPWORDS = frozenset(
-    """a an the of to in on at by for with from into onto about as and or but nor so
-    is are was were be been being am it its this that these those there here
-    has have had do does did will would shall should can could may might must
-    he she they them his her their hers theirs we our ours you your i me my
-    us who whom which what when where how than then also just very""".split()
-)
+    {
+        "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into",
+        "onto", "about", "as", "and", "or", "but", "nor", "so", "is", "are", "was", "were",
+        "be", "been", "being", "am", "it", "its", "this", "that", "these", "those", "there",
+        "here", "has", "have", "had", "do", "does", "did", "will", "would", "shall", "should",
+        "can", "could", "may", "might", "must", "he", "she", "they", "them", "his", "her",
+        "their", "hers", "theirs", "we", "our", "ours", "you", "your", "i", "me", "my", "us",
+        "who", "whom", "which", "what", "when", "where", "how", "than", "then", "also", "just",
+        "very",
+    }
+)  # fmt: skip
 
 _TOKEN_RE = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+")
 _CITATION_MARK_RE = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")
@@ -85,9 +92,7 @@ _CITATION_MARK_RE = re.compile(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 def _fold(text: str) -> str:
     """Case, accents, quote styles and invisible characters folded away."""
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(
-        ch for ch in text if unicodedata.category(ch) not in ("Mn", "Cf")
-    )
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Mn", "Cf"))
     return text.casefold().translate(_QUOTES)
 
 
@@ -174,8 +179,11 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
                 current = 0
                 last = "scale"
                 last_scale = scale
-            elif word == "and" and last in ("hundred", "scale") and j + 1 < n and (
-                tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS
+            elif (
+                word == "and"
+                and last in ("hundred", "scale")
+                and j + 1 < n
+                and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)
             ):
                 pass
             else:
@@ -197,12 +205,16 @@ def normalise(text: str) -> tuple[str, ...]:
 
     "U.S.-brokered 30-day ceasefire" and "US brokered thirty day cease-fire" do
     not become equal ("cease fire" is two tokens), but "U.S." and "US", "twelve"
-    and "12", "85%" and "85 per cent", "São Paulo" and "Sao Paulo" do.
+    and "12", "85%" and "85 per cent", "São Paulo" and "Sao Paulo", "Trump's" and
+    "Trump" do.
     """
     text = _fold(text)
     # "u.s." -> "us", "a.m." -> "am": dotted abbreviations are one word.
     text = re.sub(r"\b(?:[^\W\d_]\.){2,}", lambda m: m.group().replace(".", ""), text)
-    text = re.sub(r"(?<=[^\W_])'(?=[^\W_])", "", text)  # "it's" -> "its"
+    # "Trump's position" must still contain the gold fact "President Trump": a clitic
+    # or possessive 's goes, other inner apostrophes join ("don't" -> "dont").
+    text = re.sub(r"(?<=[^\W_])'s\b", "", text)
+    text = re.sub(r"(?<=[^\W_])'(?=[^\W_])", "", text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # "5,667" -> "5667"
     text = text.replace("%", " percent ").replace("&", " and ")
     tokens: list[str] = []
@@ -334,7 +346,10 @@ def quoted_mask(text: str) -> list[bool]:
     A quotation that is never closed quotes nothing: a reader cannot tell it is a quote.
     """
     mask = [False] * len(text)
-    for opener, closer, straight in (("\u201c\u201e", "\u201d", '"'), ("\u2018\u201a", "\u2019", "'")):
+    for opener, closer, straight in (
+        ("\u201c\u201e", "\u201d", '"'),
+        ("\u2018\u201a", "\u2019", "'"),
+    ):
         start: int | None = None
         for pos, ch in enumerate(text):
             if ch in opener:
@@ -458,7 +473,9 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict[str, An
     return rows
 
 
-def _check_keys(row: dict[str, Any], keys: Mapping[str, type], where: str, problems: list[str]) -> bool:
+def _check_keys(
+    row: dict[str, Any], keys: Mapping[str, type], where: str, problems: list[str]
+) -> bool:
     ok = True
     for key, kind in keys.items():
         if not isinstance(row.get(key), kind):
@@ -501,7 +518,9 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
             problems.append(f"{where}: {what} not in {article}: {value!r}")
             return False
         if not _contains(tokens, normalise(value)):
-            problems.append(f"{where}: {what} only occurs inside longer words of {article}: {value!r}")
+            problems.append(
+                f"{where}: {what} only occurs inside longer words of {article}: {value!r}"
+            )
             return False
         return True
 
@@ -535,8 +554,10 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
         kind, answerable, facts = row.get("kind"), row.get("answerable"), row.get("gold_facts")
         if isinstance(kind, str) and kind not in KINDS:
             problems.append(f"{where}: unknown kind {kind!r} (use one of {', '.join(KINDS)})")
-        if isinstance(answerable, bool) and isinstance(kind, str) and answerable == (
-            kind == "unanswerable"
+        if (
+            isinstance(answerable, bool)
+            and isinstance(kind, str)
+            and answerable == (kind == "unanswerable")
         ):
             problems.append(f"{where}: answerable={answerable} but kind={kind!r}")
         facts_ok = True
@@ -580,8 +601,7 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
             if article in seen_articles:
                 problems.append(f"{where}: second summary row for the same article")
             seen_articles.add(article)
-        known_article = check_article(article, where)
-        if not typed or not known_article:
+        if not check_article(article, where) or not typed or not isinstance(article, str):
             continue
         ok = True
         if not row["key_facts"]:
@@ -638,7 +658,9 @@ def check_dataset(dataset_dir: Path | str) -> list[str]:
 def load_dataset(dataset_dir: Path | str) -> Dataset:
     problems, dataset = _validate(Path(dataset_dir))
     if dataset is None:
-        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        shown = "; ".join(problems[:3]) + (
+            f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        )
         raise EvalError(
             f"eval dataset {dataset_dir} is invalid: {shown}",
             fix=f"run `qa eval {dataset_dir} --check` for the full list",
@@ -661,29 +683,82 @@ class MetricInfo:
 
 
 METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("answer_fact_recall", "ratio", "share of gold facts found in the answer, macro mean over answerable questions"),
-    MetricInfo("answer_full_recall", "ratio", "share of answerable questions whose answer has every gold fact"),
+    MetricInfo(
+        "answer_fact_recall",
+        "ratio",
+        "share of gold facts found in the answer, macro mean over answerable questions",
+    ),
+    MetricInfo(
+        "answer_full_recall",
+        "ratio",
+        "share of answerable questions whose answer has every gold fact",
+    ),
     MetricInfo("answer_words_mean", "words", "mean answer length in words, answerable questions"),
-    MetricInfo("answer_words_p90", "words", "90th percentile (nearest rank) of answer length in words"),
-    MetricInfo("citation_validity", "ratio", "share of citations (answers and summaries) that resolve to a stored sentence"),
-    MetricInfo("citation_support", "ratio", "share of gold facts found in answers that also occur in a sentence the answer cites"),
-    MetricInfo("retrieval_recall_at_k", "ratio", "share of gold facts present in the k retrieved chunks, macro mean"),
-    MetricInfo("abstention_precision", "ratio", "share of abstentions that were on unanswerable questions"),
-    MetricInfo("abstention_recall", "ratio", "share of unanswerable questions where the answer abstained"),
-    MetricInfo("false_abstention_rate", "ratio", "share of answerable questions where the answer abstained"),
-    MetricInfo("summary_key_fact_coverage", "ratio", "share of key facts found in the summary, macro mean over articles"),
-    MetricInfo("summary_party_coverage", "ratio", "share of parties mentioned (any alias), macro mean over articles"),
+    MetricInfo(
+        "answer_words_p90", "words", "90th percentile (nearest rank) of answer length in words"
+    ),
+    MetricInfo(
+        "citation_validity",
+        "ratio",
+        "share of citations (answers and summaries) that resolve to a stored sentence",
+    ),
+    MetricInfo(
+        "citation_support",
+        "ratio",
+        "share of gold facts found in answers that also occur in a sentence the answer cites",
+    ),
+    MetricInfo(
+        "retrieval_recall_at_k",
+        "ratio",
+        "share of gold facts present in the k retrieved chunks, macro mean",
+    ),
+    MetricInfo(
+        "abstention_precision", "ratio", "share of abstentions that were on unanswerable questions"
+    ),
+    MetricInfo(
+        "abstention_recall", "ratio", "share of unanswerable questions where the answer abstained"
+    ),
+    MetricInfo(
+        "false_abstention_rate", "ratio", "share of answerable questions where the answer abstained"
+    ),
+    MetricInfo(
+        "summary_key_fact_coverage",
+        "ratio",
+        "share of key facts found in the summary, macro mean over articles",
+    ),
+    MetricInfo(
+        "summary_party_coverage",
+        "ratio",
+        "share of parties mentioned (any alias), macro mean over articles",
+    ),
     MetricInfo("summary_all_parties", "ratio", "share of summaries that mention every party"),
-    MetricInfo("summary_leakage", "ratio", "share of summaries using a loaded term outside quotation marks"),
-    MetricInfo("summary_cited_sentences", "ratio", "share of summary sentences with at least one valid citation"),
+    MetricInfo(
+        "summary_leakage", "ratio", "share of summaries using a loaded term outside quotation marks"
+    ),
+    MetricInfo(
+        "summary_cited_sentences",
+        "ratio",
+        "share of summary sentences with at least one valid citation",
+    ),
     MetricInfo("summary_words_mean", "words", "mean summary length in words"),
     MetricInfo("summary_sentences_mean", "count", "mean number of sentences per summary"),
     MetricInfo("latency_p50_s", "seconds", "median wall-clock seconds per question"),
     MetricInfo("latency_p95_s", "seconds", "95th percentile (nearest rank) seconds per question"),
-    MetricInfo("tokens_total", "count", "LLM tokens used (prompt + completion), answers and summaries"),
+    MetricInfo(
+        "tokens_total", "count", "LLM tokens used (prompt + completion), answers and summaries"
+    ),
     MetricInfo("llm_calls", "count", "LLM calls made, cached calls included"),
-    MetricInfo("errors", "count", "questions and summaries that raised an error (each also scored as a failure)"),
-)  # fmt: skip
+    MetricInfo(
+        "dropped_citations",
+        "count",
+        "citations the backend made that named no stored sentence and were removed before display",
+    ),
+    MetricInfo(
+        "errors",
+        "count",
+        "questions and summaries that raised an error (each also scored as a failure)",
+    ),
+)
 METRIC_NAMES = tuple(info.name for info in METRICS)
 _UNITS_BY_NAME = {info.name: info.unit for info in METRICS}
 
@@ -704,9 +779,13 @@ def load_thresholds(path: Path | str) -> Thresholds:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except OSError as exc:
-        raise EvalError(f"cannot read thresholds file {path} ({exc.strerror})", fix="check the path") from None
+        raise EvalError(
+            f"cannot read thresholds file {path} ({exc.strerror})", fix="check the path"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise EvalError(f"thresholds file {path} is not valid TOML ({exc})", fix="fix the syntax") from None
+        raise EvalError(
+            f"thresholds file {path} is not valid TOML ({exc})", fix="fix the syntax"
+        ) from None
     unknown_tables = sorted(set(data) - {"floors", "ceilings"})
     if unknown_tables:
         raise EvalError(
@@ -717,7 +796,9 @@ def load_thresholds(path: Path | str) -> Thresholds:
     for table in tables:
         raw = data.get(table, {})
         if not isinstance(raw, dict):
-            raise EvalError(f"thresholds file {path}: {table} is not a table", fix=f"write [{table}]")
+            raise EvalError(
+                f"thresholds file {path}: {table} is not a table", fix=f"write [{table}]"
+            )
         for name, value in raw.items():
             if name not in METRIC_NAMES:
                 raise EvalError(
@@ -787,6 +868,7 @@ class QuestionResult:
     citations: list[Citation] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     dangling_refs: list[str] = field(default_factory=list)
+    dropped_citations: list[str] = field(default_factory=list)
     found_facts: list[str] = field(default_factory=list)
     supported_facts: list[str] = field(default_factory=list)
     retrieved_facts: list[str] = field(default_factory=list)
@@ -819,9 +901,14 @@ class QuestionResult:
                 reasons.append("abstained on an answerable question")
             if self.missing_facts:
                 not_retrieved = [f for f in self.missing_facts if f not in self.retrieved_facts]
+                where = (
+                    f"{len(not_retrieved)} of them not retrieved"
+                    if not_retrieved
+                    else "all retrieved"
+                )
                 reasons.append(
                     f"missing {len(self.missing_facts)} of {len(self.gold.gold_facts)} facts"
-                    f" ({len(not_retrieved)} not retrieved)"
+                    f" ({where})"
                 )
             if self.unsupported_facts:
                 reasons.append(f"{len(self.unsupported_facts)} facts not in any cited sentence")
@@ -848,6 +935,7 @@ class QuestionResult:
             "abstained": self.abstained,
             "citations": [_citation_dict(c) for c in self.citations],
             "invalid_citations": list(self.invalid_citations) + list(self.dangling_refs),
+            "dropped_citations": list(self.dropped_citations),
             "found_facts": list(self.found_facts),
             "missing_facts": self.missing_facts,
             "unsupported_facts": self.unsupported_facts,
@@ -872,6 +960,7 @@ class SummaryResult:
     citations: list[Citation] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     dangling_refs: list[str] = field(default_factory=list)
+    dropped_citations: list[str] = field(default_factory=list)
     found_key_facts: list[str] = field(default_factory=list)
     found_parties: list[str] = field(default_factory=list)
     leaked_terms: list[str] = field(default_factory=list)
@@ -895,13 +984,19 @@ class SummaryResult:
         if self.error:
             return [f"error: {self.error}"]
         if self.missing_key_facts:
-            reasons.append(f"missing {len(self.missing_key_facts)} of {len(self.gold.key_facts)} key facts")
+            reasons.append(
+                f"missing {len(self.missing_key_facts)} of {len(self.gold.key_facts)} key facts"
+            )
         if self.missing_parties:
-            reasons.append(f"missing {len(self.missing_parties)} of {len(self.gold.parties)} parties")
+            reasons.append(
+                f"missing {len(self.missing_parties)} of {len(self.gold.parties)} parties"
+            )
         if self.leaked_terms:
             reasons.append(f"loaded terms outside quotes: {', '.join(self.leaked_terms)}")
         if self.cited_sentences < self.sentences:
-            reasons.append(f"{self.sentences - self.cited_sentences} sentences without a valid citation")
+            reasons.append(
+                f"{self.sentences - self.cited_sentences} sentences without a valid citation"
+            )
         bad = len(self.invalid_citations) + len(self.dangling_refs)
         if bad:
             reasons.append(f"{bad} invalid citations")
@@ -916,6 +1011,7 @@ class SummaryResult:
             "cited_sentences": self.cited_sentences,
             "citations": [_citation_dict(c) for c in self.citations],
             "invalid_citations": list(self.invalid_citations) + list(self.dangling_refs),
+            "dropped_citations": list(self.dropped_citations),
             "found_key_facts": list(self.found_key_facts),
             "missing_key_facts": self.missing_key_facts,
             "found_parties": list(self.found_parties),
@@ -1014,6 +1110,7 @@ def score_answer(
     result.words = len(text.split())
     result.tokens = answer.usage.total_tokens
     result.llm_calls = answer.usage.calls
+    result.dropped_citations = list(answer.dropped_citations)
     valid: list[Citation] = []
     for citation in answer.citations:
         problem = checker.problem(citation)
@@ -1047,6 +1144,7 @@ def score_summary(
     result.words = len(text.split())
     result.tokens = summary.usage.total_tokens
     result.llm_calls = summary.usage.calls
+    result.dropped_citations = list(summary.dropped_citations)
     for citation in summary.citations:
         problem = checker.problem(citation)
         if problem is not None:
@@ -1101,30 +1199,56 @@ def run_metrics(
     invalid = sum(len(item.invalid_citations) + len(item.dangling_refs) for item in items)
     latencies = [q.latency_s for q in questions if not math.isnan(q.latency_s)]
     summary_sentences = sum(s.sentences for s in summaries)
+
+    def count(items: Iterable[QuestionResult | SummaryResult], test: Callable[[Any], bool]) -> int:
+        return sum(1 for item in items if test(item))
+
     metrics = {
         "answer_fact_recall": _mean([q.recall for q in answerable]),
-        "answer_full_recall": _ratio(sum(1 for q in answerable if not q.missing_facts and not q.error), len(answerable)),
+        "answer_full_recall": _ratio(
+            count(answerable, lambda q: not q.missing_facts and not q.error), len(answerable)
+        ),
         "answer_words_mean": _mean([float(q.words) for q in answered_ok]),
         "answer_words_p90": percentile([float(q.words) for q in answered_ok], 0.9),
         "citation_validity": _ratio(cited - invalid, cited),
         "citation_support": _ratio(supported_total, found_total),
-        "retrieval_recall_at_k": _mean([len(q.retrieved_facts) / len(q.gold.gold_facts) for q in answerable]),
-        "abstention_precision": _ratio(sum(1 for q in abstained if not q.gold.answerable), len(abstained)) if abstained else 0.0,
-        "abstention_recall": _ratio(sum(1 for q in unanswerable if q.abstained and not q.error), len(unanswerable)),
-        "false_abstention_rate": _ratio(sum(1 for q in answerable if q.abstained and not q.error), len(answerable)),
-        "summary_key_fact_coverage": _mean([len(s.found_key_facts) / len(s.gold.key_facts) for s in summaries]),
-        "summary_party_coverage": _mean([len(s.found_parties) / len(s.gold.parties) for s in summaries]),
-        "summary_all_parties": _ratio(sum(1 for s in summaries if not s.missing_parties and not s.error), len(summaries)),
-        "summary_leakage": _ratio(sum(1 for s in summaries if s.leaked_terms), len(summaries)),
-        "summary_cited_sentences": _ratio(sum(s.cited_sentences for s in summaries), summary_sentences),
+        "retrieval_recall_at_k": _mean(
+            [len(q.retrieved_facts) / len(q.gold.gold_facts) for q in answerable]
+        ),
+        # Never abstaining scores 0, not "undefined": a gate must be able to fail it.
+        "abstention_precision": (
+            _ratio(count(abstained, lambda q: not q.gold.answerable), len(abstained))
+            if abstained
+            else 0.0
+        ),
+        "abstention_recall": _ratio(
+            count(unanswerable, lambda q: q.abstained and not q.error), len(unanswerable)
+        ),
+        "false_abstention_rate": _ratio(
+            count(answerable, lambda q: q.abstained and not q.error), len(answerable)
+        ),
+        "summary_key_fact_coverage": _mean(
+            [len(s.found_key_facts) / len(s.gold.key_facts) for s in summaries]
+        ),
+        "summary_party_coverage": _mean(
+            [len(s.found_parties) / len(s.gold.parties) for s in summaries]
+        ),
+        "summary_all_parties": _ratio(
+            count(summaries, lambda s: not s.missing_parties and not s.error), len(summaries)
+        ),
+        "summary_leakage": _ratio(count(summaries, lambda s: bool(s.leaked_terms)), len(summaries)),
+        "summary_cited_sentences": _ratio(
+            sum(s.cited_sentences for s in summaries), summary_sentences
+        ),
         "summary_words_mean": _mean([float(s.words) for s in summaries if not s.error]),
         "summary_sentences_mean": _mean([float(s.sentences) for s in summaries if not s.error]),
         "latency_p50_s": percentile(latencies, 0.5),
         "latency_p95_s": percentile(latencies, 0.95),
-        "tokens_total": float(sum(q.tokens for q in questions) + sum(s.tokens for s in summaries)),
-        "llm_calls": float(sum(q.llm_calls for q in questions) + sum(s.llm_calls for s in summaries)),
-        "errors": float(sum(1 for q in questions if q.error) + sum(1 for s in summaries if s.error)),
-    }  # fmt: skip
+        "tokens_total": float(sum(item.tokens for item in items)),
+        "llm_calls": float(sum(item.llm_calls for item in items)),
+        "dropped_citations": float(sum(len(item.dropped_citations) for item in items)),
+        "errors": float(count(items, lambda item: bool(item.error))),
+    }
     return metrics
 
 
@@ -1185,6 +1309,7 @@ class EvalReport:
     questions: list[QuestionResult]
     summaries: list[SummaryResult]
     thresholds: Thresholds | None = None
+    doc_articles: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(init=False)
     spread: dict[str, Spread] = field(init=False)
     gate: list[GateResult] = field(init=False)
@@ -1196,7 +1321,9 @@ class EvalReport:
             values = [run.get(name, math.nan) for run in self.runs]
             # A metric undefined in any run is undefined overall: NaN is never averaged away.
             self.metrics[name] = (
-                math.nan if not values or any(math.isnan(v) for v in values) else statistics.fmean(values)
+                math.nan
+                if not values or any(math.isnan(v) for v in values)
+                else statistics.fmean(values)
             )
             self.spread[name] = _spread(values) if values else Spread(math.nan, math.nan, math.nan)
         self.gate = gate(self.metrics, self.thresholds)
@@ -1223,7 +1350,9 @@ class EvalReport:
         return [result for result in self.gate if not result.ok]
 
     def summary_line(self) -> str:
-        verdict = "PASSED" if self.passed else f"FAILED ({len(self.failed_gates)} metrics out of bounds)"
+        verdict = (
+            "PASSED" if self.passed else f"FAILED ({len(self.failed_gates)} metrics out of bounds)"
+        )
         questions = len(self.questions) // max(1, self.repeat)
         return (
             f"eval {verdict}: {self.articles} articles, {questions} questions, backend "
@@ -1247,7 +1376,8 @@ class EvalReport:
                 value += f" ({format_value(name, spread.min)}-{format_value(name, spread.max)})"
             checks = bounds.get(name, [])
             threshold = ", ".join(
-                f"{'>=' if r.kind == 'floor' else '<='} {format_value(name, r.bound)}" for r in checks
+                f"{'>=' if r.kind == 'floor' else '<='} {format_value(name, r.bound)}"
+                for r in checks
             )
             status = "" if not checks else "ok" if all(r.ok for r in checks) else "FAIL"
             rows.append((name, value, threshold, status))
@@ -1282,7 +1412,9 @@ class EvalReport:
             f" {len(self.questions) // max(1, self.repeat)} questions)",
             f"- backend: `{self.backend}`, k={self.k}, summary sentences={self.summary_sentences},"
             f" runs={self.repeat}",
-            f"- thresholds: `{self.thresholds.source}`" if self.thresholds else "- thresholds: none",
+            f"- thresholds: `{self.thresholds.source}`"
+            if self.thresholds
+            else "- thresholds: none",
             f"- result: **{'PASSED' if self.passed else 'FAILED'}**",
             "",
             "| metric | value | threshold | status |",
@@ -1290,16 +1422,21 @@ class EvalReport:
         ]
         lines += [f"| {' | '.join(row)} |" for row in self.table_rows()]
         if self.repeat > 1:
-            lines += ["", "## Spread over runs", "", "| metric | min | max | stdev |", "|---|---|---|---|"]
+            lines += [
+                "",
+                "## Spread over runs",
+                "",
+                "| metric | min | max | stdev |",
+                "|---|---|---|---|",
+            ]
             for name in METRIC_NAMES:
                 spread = self.spread[name]
-                lines.append(
-                    f"| {name} | {format_value(name, spread.min)} | {format_value(name, spread.max)}"
-                    f" | {'n/a' if math.isnan(spread.stdev) else f'{spread.stdev:.4f}'} |"
-                )
+                low, high = format_value(name, spread.min), format_value(name, spread.max)
+                stdev = "n/a" if math.isnan(spread.stdev) else f"{spread.stdev:.4f}"
+                lines.append(f"| {name} | {low} | {high} | {stdev} |")
         lines += ["", f"## Failing questions ({len(self.failures)})", ""]
         for result in self.failures:
-            lines += _question_markdown(result, self.repeat > 1)
+            lines += _question_markdown(result, self.repeat > 1, self.doc_articles)
         lines += ["", f"## Summaries with shortfalls ({len(self.summary_failures)})", ""]
         for summary in self.summary_failures:
             lines += _summary_markdown(summary, self.repeat > 1)
@@ -1307,16 +1444,22 @@ class EvalReport:
 
 
 def _quote_block(text: str) -> list[str]:
-    return [f"> {line}" if line else ">" for line in (text or "(empty)").splitlines()] or ["> (empty)"]
-
-
-def _citation_lines(citations: Sequence[Citation]) -> list[str]:
-    return [
-        f"  - [{c.number}] `{c.doc_id}` sentence {c.sentence_index}: {c.quote!r}" for c in citations
+    return [f"> {line}" if line else ">" for line in (text or "(empty)").splitlines()] or [
+        "> (empty)"
     ]
 
 
-def _question_markdown(result: QuestionResult, show_run: bool) -> list[str]:
+def _citation_lines(citations: Sequence[Citation], doc_articles: Mapping[str, str]) -> list[str]:
+    return [
+        f"  - [{c.number}] `{doc_articles.get(c.doc_id, c.doc_id)}` sentence {c.sentence_index}:"
+        f" {c.quote!r}"
+        for c in citations
+    ]
+
+
+def _question_markdown(
+    result: QuestionResult, show_run: bool, doc_articles: Mapping[str, str]
+) -> list[str]:
     run = f" (run {result.run})" if show_run else ""
     lines = [f"### {result.gold.id}{run}: {result.gold.question}", ""]
     lines.append(f"- why: {'; '.join(result.reasons)}")
@@ -1329,12 +1472,15 @@ def _question_markdown(result: QuestionResult, show_run: bool) -> list[str]:
             )
         )
     if result.unsupported_facts:
-        lines.append("- facts not in a cited sentence: " + ", ".join(f"`{f}`" for f in result.unsupported_facts))
+        lines.append(
+            "- facts not in a cited sentence: "
+            + ", ".join(f"`{f}`" for f in result.unsupported_facts)
+        )
     if not result.error:
         lines.append(f"- answer ({result.words} words{', abstained' if result.abstained else ''}):")
         lines += ["", *_quote_block(result.answer), ""]
         lines.append("- citations:" if result.citations else "- citations: none")
-        lines += _citation_lines(result.citations)
+        lines += _citation_lines(result.citations, doc_articles)
         for problem in [*result.invalid_citations, *result.dangling_refs]:
             lines.append(f"  - invalid: {problem}")
     lines.append("")
@@ -1345,7 +1491,9 @@ def _summary_markdown(result: SummaryResult, show_run: bool) -> list[str]:
     run = f" (run {result.run})" if show_run else ""
     lines = [f"### {result.gold.article}{run}", "", f"- why: {'; '.join(result.reasons)}"]
     if result.missing_key_facts:
-        lines.append("- missing key facts: " + ", ".join(f"`{f}`" for f in result.missing_key_facts))
+        lines.append(
+            "- missing key facts: " + ", ".join(f"`{f}`" for f in result.missing_key_facts)
+        )
     if result.missing_parties:
         lines.append("- missing parties: " + ", ".join(f"`{p}`" for p in result.missing_parties))
     if not result.error:
@@ -1384,7 +1532,12 @@ class Progress(str):
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, QAError) else str(exc)
+    """One line for the report; a bug (not a QAError) also names where it was raised."""
+    if isinstance(exc, QAError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def evaluate(
@@ -1397,6 +1550,7 @@ def evaluate(
     summary_sentences: int = 5,
     on_progress: Callable[[str], None] | None = None,
     thresholds: Thresholds | None = None,
+    scope: Literal["article", "collection"] = "article",
 ) -> EvalReport:
     """Ingest a dataset into a throwaway collection, answer and summarise everything, score.
 
@@ -1406,43 +1560,37 @@ def evaluate(
     that raises is recorded with its error and scored as a failure; the
     throwaway collection is dropped even when the run fails.
     """
-    from qa.config import ConfigError, Settings
+    from qa.config import Settings
+    from qa.store import Store
 
     if repeat < 1:
         raise ConfigError(f"--repeat {repeat} is not a positive number", fix="use 1 or more")
     if k < 1:
         raise ConfigError(f"k={k} retrieves nothing", fix="use 1 or more")
+    if summary_sentences < 1:
+        raise ConfigError(f"{summary_sentences} summary sentences", fix="use 1 or more")
     dataset = load_dataset(dataset_dir)
     if thresholds is None and (dataset.root / "thresholds.toml").is_file():
         thresholds = load_thresholds(dataset.root / "thresholds.toml")
     base = settings if settings is not None else Settings.from_env()
     eval_settings = base.with_options(collection=f"eval-{secrets.token_hex(6)}")
-    backend_name = backend.name if backend is not None else eval_settings.backend
-
-    total = len(dataset.articles) + repeat * (len(dataset.questions) + len(dataset.summaries))
-    done = 0
-
-    def step(stage: str, item: str) -> None:
-        nonlocal done
-        done += 1
-        if on_progress is not None:
-            on_progress(Progress(stage, item, done, total))
-
+    runner = _Runner(dataset, eval_settings, backend, k, summary_sentences, repeat, on_progress)
+    runner.scoped = scope == "article"
+    store = Store.open(eval_settings)
     try:
-        runs, questions, summaries = _run(
-            dataset, eval_settings, backend, repeat, k, summary_sentences, step
-        )
-    except BaseException:
-        # The original error matters more than a failed clean-up of a throwaway collection.
         try:
-            _drop_collection(eval_settings)
-        except Exception:  # noqa: BLE001, S110
-            pass
-        raise
-    _drop_collection(eval_settings)
+            runs, questions, summaries = runner.run(store)
+        except BaseException:
+            # The original error matters more than a failed clean-up of a throwaway collection.
+            with contextlib.suppress(Exception):
+                store.drop_collection()
+            raise
+        store.drop_collection()
+    finally:
+        store.close()
     return EvalReport(
         dataset=str(dataset_dir),
-        backend=backend_name,
+        backend=backend.name if backend is not None else eval_settings.backend,
         k=k,
         summary_sentences=summary_sentences,
         articles=len(dataset.articles),
@@ -1450,131 +1598,129 @@ def evaluate(
         questions=questions,
         summaries=summaries,
         thresholds=thresholds,
+        doc_articles={doc_id: name for name, doc_id in runner.doc_ids.items()},
     )
 
 
-def _drop_collection(settings: Settings) -> None:
-    from qa.store import Store
+class _Runner:
+    """One evaluation: ingest once, then answer and summarise ``repeat`` times."""
 
-    Store.open(settings).drop_collection()
+    def __init__(
+        self,
+        dataset: Dataset,
+        settings: Settings,
+        backend: Backend | None,
+        k: int,
+        summary_sentences: int,
+        repeat: int,
+        on_progress: Callable[[str], None] | None,
+    ) -> None:
+        self.dataset = dataset
+        self.settings = settings
+        self.backend = backend
+        self.k = k
+        self.summary_sentences = summary_sentences
+        self.repeat = repeat
+        self.on_progress = on_progress
+        self.total = len(dataset.articles) + repeat * (
+            len(dataset.questions) + len(dataset.summaries)
+        )
+        self.done = 0
+        self.doc_ids: dict[str, str] = {}
+        self.ingest_errors: dict[str, str] = {}
+        self.scoped = True
 
+    def step(self, stage: str, item: str) -> None:
+        self.done += 1
+        if self.on_progress is not None:
+            self.on_progress(Progress(stage, item, self.done, self.total))
 
-def _run(
-    dataset: Dataset,
-    settings: Settings,
-    backend: Backend | None,
-    repeat: int,
-    k: int,
-    summary_sentences: int,
-    step: Callable[[str, str], None],
-) -> tuple[list[dict[str, float]], list[QuestionResult], list[SummaryResult]]:
-    from qa.answer import ask
-    from qa.ingest import ingest
-    from qa.store import Store
+    def run(
+        self, store: Store
+    ) -> tuple[list[dict[str, float]], list[QuestionResult], list[SummaryResult]]:
+        self.ingest(store)
+        checker = CitationChecker(store.get_document)
+        runs: list[dict[str, float]] = []
+        all_questions: list[QuestionResult] = []
+        all_summaries: list[SummaryResult] = []
+        for run in range(1, self.repeat + 1):
+            questions: list[QuestionResult] = []
+            for gold in self.dataset.questions:
+                questions.append(self.ask(gold, store, checker, run))
+                self.step("answer", gold.id)
+            summaries: list[SummaryResult] = []
+            for summary_gold in self.dataset.summaries:
+                summaries.append(self.summarize(summary_gold, store, checker, run))
+                self.step("summary", summary_gold.article)
+            runs.append(run_metrics(questions, summaries))
+            all_questions += questions
+            all_summaries += summaries
+        return runs, all_questions, all_summaries
 
-    doc_ids, ingest_errors = _ingest(dataset, settings, ingest, step)
-    store = Store.open(settings)
-    checker = CitationChecker(store.get_document)
-    runs: list[dict[str, float]] = []
-    all_questions: list[QuestionResult] = []
-    all_summaries: list[SummaryResult] = []
-    for run in range(1, repeat + 1):
-        questions: list[QuestionResult] = []
-        for gold in dataset.questions:
-            questions.append(_ask_one(gold, doc_ids, ingest_errors, checker, run, settings, backend, k, ask))
-            step("answer", gold.id)
-        summaries: list[SummaryResult] = []
-        for summary_gold in dataset.summaries:
-            summaries.append(
-                _summarize_one(
-                    summary_gold, doc_ids, ingest_errors, checker, run, settings, backend, summary_sentences
-                )
+    def ingest(self, store: Store) -> None:
+        from qa.ingest import ingest
+
+        def progress(outcome: IngestOutcome, done: int, total: int) -> None:
+            self.step("ingest", Path(outcome.source).name)
+
+        paths = [self.dataset.articles[name] for name in sorted(self.dataset.articles)]
+        report = ingest(paths, settings=self.settings, store=store, on_progress=progress)
+        for outcome in report.outcomes:
+            name = Path(outcome.source).name
+            if outcome.status == "failed" or not outcome.doc_id:
+                reason = outcome.error or "no document id"
+                self.ingest_errors[name] = f"article failed to ingest: {reason}"
+            else:
+                self.doc_ids[name] = outcome.doc_id
+        for name in self.dataset.articles:
+            if name not in self.doc_ids and name not in self.ingest_errors:
+                self.ingest_errors[name] = "article missing from the ingest report"
+
+    def ask(
+        self, gold: GoldQuestion, store: Store, checker: CitationChecker, run: int
+    ) -> QuestionResult:
+        from qa.answer import ask
+
+        if gold.article in self.ingest_errors:
+            return QuestionResult(run=run, gold=gold, error=self.ingest_errors[gold.article])
+        started = time.perf_counter()
+        try:
+            answer = ask(
+                gold.question,
+                doc=self.doc_ids[gold.article] if self.scoped else None,
+                k=self.k,
+                settings=self.settings,
+                backend=self.backend,
+                store=store,
             )
-            step("summary", summary_gold.article)
-        runs.append(run_metrics(questions, summaries))
-        all_questions += questions
-        all_summaries += summaries
-    return runs, all_questions, all_summaries
+            latency = time.perf_counter() - started
+            result = score_answer(gold, answer, checker, run=run)
+        except Exception as exc:  # one item's failure is reported and scored, not fatal
+            latency = time.perf_counter() - started
+            return QuestionResult(run=run, gold=gold, error=_describe(exc), latency_s=latency)
+        result.latency_s = latency
+        return result
 
+    def summarize(
+        self, gold: SummaryGold, store: Store, checker: CitationChecker, run: int
+    ) -> SummaryResult:
+        from qa.summarize import summarize
 
-def _ingest(
-    dataset: Dataset,
-    settings: Settings,
-    ingest: Callable[..., Any],
-    step: Callable[[str, str], None],
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Article file name -> doc id, and file name -> why it failed to ingest."""
-    from qa.types import IngestOutcome
-
-    def progress(outcome: IngestOutcome) -> None:
-        step("ingest", Path(outcome.source).name)
-
-    paths = [dataset.articles[name] for name in sorted(dataset.articles)]
-    report = ingest(paths, settings=settings, on_progress=progress)
-    doc_ids: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    for outcome in report.outcomes:
-        name = Path(outcome.source).name
-        if outcome.status == "failed" or not outcome.doc_id:
-            errors[name] = f"article failed to ingest: {outcome.error or 'no document id'}"
-        else:
-            doc_ids[name] = outcome.doc_id
-    for name in dataset.articles:
-        if name not in doc_ids and name not in errors:
-            errors[name] = "article missing from the ingest report"
-    return doc_ids, errors
-
-
-def _ask_one(
-    gold: GoldQuestion,
-    doc_ids: Mapping[str, str],
-    ingest_errors: Mapping[str, str],
-    checker: CitationChecker,
-    run: int,
-    settings: Settings,
-    backend: Backend | None,
-    k: int,
-    ask: Callable[..., Answer],
-) -> QuestionResult:
-    if gold.article in ingest_errors:
-        return QuestionResult(run=run, gold=gold, error=ingest_errors[gold.article])
-    started = time.perf_counter()
-    try:
-        answer = ask(gold.question, doc=doc_ids[gold.article], k=k, settings=settings, backend=backend)
-        latency = time.perf_counter() - started
-        result = score_answer(gold, answer, checker, run=run)
-    except Exception as exc:  # noqa: BLE001 - one item's failure is reported, not fatal
-        return QuestionResult(
-            run=run, gold=gold, error=_describe(exc), latency_s=time.perf_counter() - started
-        )
-    result.latency_s = latency
-    return result
-
-
-def _summarize_one(
-    gold: SummaryGold,
-    doc_ids: Mapping[str, str],
-    ingest_errors: Mapping[str, str],
-    checker: CitationChecker,
-    run: int,
-    settings: Settings,
-    backend: Backend | None,
-    sentences: int,
-) -> SummaryResult:
-    from qa.summarize import summarize
-
-    if gold.article in ingest_errors:
-        return SummaryResult(run=run, gold=gold, error=ingest_errors[gold.article])
-    started = time.perf_counter()
-    try:
-        summary = summarize(
-            doc_ids[gold.article], sentences=sentences, settings=settings, backend=backend
-        )
-        latency = time.perf_counter() - started
-        result = score_summary(gold, summary, checker, run=run)
-    except Exception as exc:  # noqa: BLE001 - one item's failure is reported, not fatal
-        return SummaryResult(
-            run=run, gold=gold, error=_describe(exc), latency_s=time.perf_counter() - started
-        )
-    result.latency_s = latency
-    return result
+        if gold.article in self.ingest_errors:
+            return SummaryResult(run=run, gold=gold, error=self.ingest_errors[gold.article])
+        started = time.perf_counter()
+        try:
+            summary = summarize(
+                self.doc_ids[gold.article],
+                sentences=self.summary_sentences,
+                settings=self.settings,
+                backend=self.backend,
+                store=store,
+            )
+            latency = time.perf_counter() - started
+            result = score_summary(gold, summary, checker, run=run)
+        except Exception as exc:  # one item's failure is reported and scored, not fatal
+            latency = time.perf_counter() - started
+            return SummaryResult(run=run, gold=gold, error=_describe(exc), latency_s=latency)
+        result.latency_s = latency
+        return result

@@ -31,23 +31,23 @@ from qa.store import Store
 from qa.types import Document, Draft, DraftClaim, Hit, SentenceRef
 
 STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as into about over after before
-    between through during without within under above up down out off than then so such
-    is are was were be been being am do does did doing done have has had having will would
-    shall should can could may might must not no nor only own same too very just also
-    it its it's this that these those there here their them they he him his she her hers we
-    us our you your i me my mine what which who whom whose when where why how whether
-    all any both each few more most other some many much one ones said says say according
-    tell told get got make made take took give gave go went come came""".split()
+    """a an the and or but if of to in on at by for with from as into about over after
+    before between through during without within under above up down out off than then
+    so such is are was were be been being am do does did doing done have has had having
+    will would shall should can could may might must not no nor only own same too very
+    just also it its it's this that these those there here their them they he him his
+    she her hers we us our you your i me my mine what which who whom whose when where
+    why how whether all any both each few more most other some many much one ones said
+    says say according tell told get got make made take took give gave go went come came""".split()
 )
 QUESTION_WORDS = frozenset(
-    "what which who whom whose when where why how did does do is are was were according".split()
+    """what which who whom whose when where why how did does do is are was were according""".split()
 )
 NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
-    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
-    hundred hundreds thousand thousands million millions billion billions dozen dozens half
-    several""".split()
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
+    eighty ninety hundred hundreds thousand thousands million millions billion billions
+    dozen dozens half several""".split()
 )
 TIME_PATTERN = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow"
@@ -75,14 +75,26 @@ RELATIVE_CLAUSE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]{3,160},\s+"
 TRAILING_PARTICIPLE = re.compile(
     r",\s+(?:urging|saying|adding|citing|noting|calling|prompting|describing)\b[^“”\"]*(?=[.!?]$)"
 )
-QUOTE_CHARS = "\"“”"
+QUOTE_CHARS = '"“”'
 
 
 def stem(word: str) -> str:
     word = word.lower().strip("'’.-").replace("’", "'")
     if word.endswith("'s"):
         word = word[:-2]
-    for suffix in ("ingly", "edly", "ations", "ation", "ings", "ing", "ied", "ies", "ed", "es", "s"):
+    for suffix in (
+        "ingly",
+        "edly",
+        "ations",
+        "ation",
+        "ings",
+        "ing",
+        "ied",
+        "ies",
+        "ed",
+        "es",
+        "s",
+    ):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
@@ -99,7 +111,9 @@ def content_terms(text: str) -> list[str]:
 
 def question_type(question: str) -> str:
     lowered = question.lower().strip()
-    if re.match(r"^(how (many|much|long|old|far|big|large)|what (number|percentage|share))", lowered):
+    if re.match(
+        r"^(how (many|much|long|old|far|big|large)|what (number|percentage|share))", lowered
+    ):
         return "number"
     if re.match(r"^(when|what (time|day|date|year))\b", lowered) or " and when" in lowered:
         return "when"
@@ -109,7 +123,9 @@ def question_type(question: str) -> str:
         return "who"
     if re.match(r"^where\b", lowered):
         return "where"
-    if re.match(r"^(what|which) \w+s\b", lowered) or re.search(r"\b(list|what are|which are)\b", lowered):
+    if re.match(r"^(what|which) \w+s\b", lowered) or re.search(
+        r"\b(list|what are|which are)\b", lowered
+    ):
         return "list"
     return "what"
 
@@ -199,7 +215,9 @@ class ExtractiveBackend:
             on_text(" ".join(claim.text for claim in draft.claims))
         return draft
 
-    def _candidates(self, hits: Sequence[Hit], documents: Mapping[str, Document]) -> list[Candidate]:
+    def _candidates(
+        self, hits: Sequence[Hit], documents: Mapping[str, Document]
+    ) -> list[Candidate]:
         seen: dict[SentenceRef, Candidate] = {}
         vectors: dict[str, Vectors] = {}
         for rank, hit in enumerate(hits):
@@ -292,7 +310,9 @@ class ExtractiveBackend:
                 continue
             document = documents[anchor.ref.doc_id]
             following = []
-            for index in range(anchor.ref.index + 1, min(anchor.ref.index + 3, len(document.sentences))):
+            for index in range(
+                anchor.ref.index + 1, min(anchor.ref.index + 3, len(document.sentences))
+            ):
                 candidate = by_ref.get(SentenceRef(document.id, index))
                 if candidate is None or candidate.dense < self.min_elaboration_dense:
                     break
@@ -303,6 +323,7 @@ class ExtractiveBackend:
 
     def _trim(self, text: str, q_terms: set[str], kind: str) -> str:
         """Drop unquoted side clauses (", who ...,", ", urging ...") that miss the question."""
+
         def keep_if_relevant(match: re.Match[str]) -> str:
             clause_terms = set(content_terms(match.group()))
             return match.group() if clause_terms & q_terms else " "
@@ -334,7 +355,7 @@ class ExtractiveBackend:
         centrality = vectors @ centroid
         relevance: list[float] = []
         speakers: list[str] = []
-        for (document, index), central in zip(pool, centrality):
+        for (document, index), central in zip(pool, centrality, strict=True):
             text = document.sentences[index].text
             position = index / max(len(document.sentences), 1)
             score = float(central) + 0.25 * (1.0 - position) ** 2

@@ -25,7 +25,7 @@ from qa.config import Settings
 from qa.errors import InputError, QAError
 from qa.split import split_sentences
 from qa.store import Store
-from qa.types import Document, IngestOutcome, IngestReport
+from qa.types import Document, IngestOutcome, IngestReport, IngestStatus
 
 FORMATS = {
     ".txt": "text",
@@ -186,7 +186,7 @@ def ingest_one(store: Store, raw: RawArticle) -> IngestOutcome:
     store.add_document(document, chunks, chunk_vectors, sentence_vectors)
     for old_id in previous:
         store.remove_document(old_id)
-    status = "replaced" if previous else "added"
+    status: IngestStatus = "replaced" if previous else "added"
     return IngestOutcome(raw.source, status, document.id, document.title, len(chunks))
 
 

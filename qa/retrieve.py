@@ -28,7 +28,9 @@ def retrieve(store: Store, question: str, k: int = 8, doc_id: str | None = None)
     best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
     chunks = store.get_chunks(best)
     return [
-        Hit(chunks[chunk_id], scores[chunk_id], dense_rank.get(chunk_id), lexical_rank.get(chunk_id))
+        Hit(
+            chunks[chunk_id], scores[chunk_id], dense_rank.get(chunk_id), lexical_rank.get(chunk_id)
+        )
         for chunk_id in best
         if chunk_id in chunks
     ]

@@ -222,8 +222,14 @@ class Store:
                     "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
-                            self.collection_name, chunk.id, chunk.doc_id, chunk.index,
-                            chunk.first_sentence, chunk.last_sentence, chunk.start, chunk.end,
+                            self.collection_name,
+                            chunk.id,
+                            chunk.doc_id,
+                            chunk.index,
+                            chunk.first_sentence,
+                            chunk.last_sentence,
+                            chunk.start,
+                            chunk.end,
                             chunk.token_count,
                         )
                         for chunk in chunks
@@ -232,7 +238,12 @@ class Store:
                 self.db.executemany(
                     "INSERT INTO chunk_text VALUES (?, ?, ?, ?)",
                     [
-                        (_lexical_text(document, chunk), chunk.id, self.collection_name, chunk.doc_id)
+                        (
+                            _lexical_text(document, chunk),
+                            chunk.id,
+                            self.collection_name,
+                            chunk.doc_id,
+                        )
                         for chunk in chunks
                     ],
                 )
@@ -278,17 +289,23 @@ class Store:
             client.delete_collection(self.collection_name)
         except Exception as error:  # Chroma raises different types when it is missing.
             if "does not exist" not in str(error).lower():
-                raise StoreError(f"cannot delete collection {self.collection_name!r}: {error}")
+                raise StoreError(
+                    f"cannot delete collection {self.collection_name!r}: {error}"
+                ) from None
         self._collection = None
         with self.db:
             for table in ("documents", "chunks", "sentence_vectors", "chunk_text"):
-                self.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,))
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
+                )
             self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
 
     # -- reading --------------------------------------------------------------
 
     def has_document(self, doc_id: str) -> bool:
-        return self._one("SELECT 1 FROM documents WHERE collection = ? AND id = ?", doc_id) is not None
+        return (
+            self._one("SELECT 1 FROM documents WHERE collection = ? AND id = ?", doc_id) is not None
+        )
 
     def find_by_source(self, source: str) -> list[str]:
         return [
@@ -301,7 +318,7 @@ class Store:
 
     def resolve_doc_id(self, prefix: str) -> str:
         """A full document id from an id or a unique prefix of one."""
-        matches = [
+        matches: list[str] = [
             row[0]
             for row in self.db.execute(
                 "SELECT id FROM documents WHERE collection = ? AND id LIKE ? ESCAPE '\\'",
@@ -417,7 +434,9 @@ class Store:
         )
         ids = result["ids"][0] if result["ids"] else []
         distances = (result.get("distances") or [[]])[0]
-        return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in zip(ids, distances)]
+        # Cosine distance back to similarity.
+        pairs = zip(ids, distances, strict=False)
+        return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in pairs]
 
     def lexical_search(
         self, query: str, k: int, doc_id: str | None = None

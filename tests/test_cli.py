@@ -1,0 +1,250 @@
+"""The real CLI through its runner: output, JSON shape, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa.cli import app
+from tests.conftest import SEED
+from tests.test_clean import HTML_PAGE
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_ingest_then_ask_prints_a_cited_answer() -> None:
+    code, out, err = run("ingest", str(SEED))
+    assert code == 0
+    assert "1 added, 0 unchanged, 0 replaced, 0 failed" in err
+    code, out, err = run("ask", "What caveats did Russia raise?")
+    assert code == 0
+    assert "supply weapons" in out and "[1]" in out and "[2]" in out
+    assert "how the ceasefire would be enforced" in out
+    code, out, err = run("ingest", str(SEED))
+    assert "0 added, 1 unchanged" in err
+
+
+def test_ask_json_shape() -> None:
+    run("ingest", str(SEED))
+    code, out, _ = run("ask", "Who met Putin in Moscow?", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload) >= {
+        "question",
+        "answer",
+        "abstained",
+        "claims",
+        "citations",
+        "evidence",
+        "timings",
+        "usage",
+        "backend",
+        "dropped_citations",
+        "flagged_claims",
+    }
+    assert payload["abstained"] is False
+    citation = payload["citations"][0]
+    assert set(citation) == {
+        "number",
+        "doc_id",
+        "title",
+        "source",
+        "sentence_index",
+        "start",
+        "end",
+        "quote",
+    }
+    assert "Steve Witkoff" in citation["quote"]
+    assert payload["timings"]["total_s"] >= 0
+
+    code, out, _ = run("ask", "What is the capital of France?", "--json")
+    assert json.loads(out)["abstained"] is True
+
+
+def test_installed_console_scripts_run_offline(tmp_path: Path) -> None:
+    """The real ``qa`` and ``ask`` executables, as a user runs them."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "QA_HOME": str(tmp_path / "scripts-home")}
+    ingested = subprocess.run(
+        [bin_dir / "qa", "ingest", str(SEED)], capture_output=True, text=True, env=env, check=False
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    answered = subprocess.run(
+        [bin_dir / "ask", "Who met Putin in Moscow?"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert "Steve Witkoff" in answered.stdout
+
+
+def test_list_show_forget() -> None:
+    run("ingest", str(SEED))
+    code, out, _ = run("list", "--json")
+    documents = json.loads(out)["documents"]
+    assert len(documents) == 1
+    doc_id = documents[0]["id"]
+    code, out, _ = run("show", doc_id[:5])
+    assert code == 0
+    assert "  7  The president’s envoy Steve Witkoff" in out
+    assert "Getty" not in out
+    code, out, _ = run("show", doc_id, "--json")
+    shown = json.loads(out)
+    for sentence in shown["sentences"]:
+        assert shown["text"][sentence["start"] : sentence["end"]] == sentence["text"]
+    code, _, err = run("forget", doc_id)
+    assert code == 0 and "forgot 1" in err
+    code, _, err = run("ask", "Who met Putin?")
+    assert code == 1
+    assert_one_line_error(err, "no documents", "qa ingest PATH")
+
+
+def test_summarize_prints_cited_sentences() -> None:
+    run("ingest", str(SEED))
+    code, out, _ = run("summarize", "--sentences", "4", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert len(payload["sentences"]) == 4
+    assert all(sentence["citations"] for sentence in payload["sentences"])
+
+
+@pytest.mark.parametrize(
+    ("args", "needles", "expected_code"),
+    [
+        (("ask", "Anything?"), ("no documents", "qa ingest PATH first"), 1),
+        (("ingest", "missing.txt"), ("file not found", "missing.txt"), 1),
+        (("show", "nope"), ("no document 'nope'", "qa list"), 1),
+        (("ask", "Who?", "--backend", "magic"), ("unknown backend", "extractive"), 2),
+    ],
+)
+def test_user_errors_are_one_line(
+    args: tuple[str, ...], needles: tuple[str, ...], expected_code: int
+) -> None:
+    code, _, err = run(*args)
+    assert code == expected_code
+    assert_one_line_error(err, *needles)
+
+
+def test_binary_unsupported_and_empty_files_are_refused(tmp_path: Path) -> None:
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    empty = tmp_path / "empty.md"
+    empty.write_text("0\n\nShare | Tweet\n")
+    for path, needle in (
+        (binary, "binary"),
+        (pdf, "unsupported file type .pdf"),
+        (empty, "no article text"),
+    ):
+        code, _, err = run("ingest", str(path))
+        assert code == 1
+        assert_one_line_error(err, needle, str(path.name))
+
+
+def test_folder_ingest_reports_counts(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "a.txt").write_text(SEED.read_text())
+    (folder / "nested" / "b.html").write_text(HTML_PAGE)
+    (folder / "notes.bin").write_bytes(b"\x00\x01")
+    code, _, err = run("ingest", str(folder))
+    assert code == 0
+    assert "2 added, 0 unchanged, 0 replaced, 0 failed" in err
+
+
+def test_html_and_stdin_ingest(tmp_path: Path) -> None:
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE)
+    code, _, _ = run("ingest", str(page))
+    assert code == 0
+    code, out, _ = run(
+        "ingest",
+        "-",
+        input="Storm hits coast\n\nA storm hit the coast on Sunday, forecasters said.\n",
+    )
+    assert code == 0 and "Storm hits coast" in out
+    code, out, _ = run("ask", "How many homes will the dam supply?", "--json")
+    payload = json.loads(out)
+    assert not payload["abstained"]
+    assert "200,000 homes" in payload["answer"]
+
+
+class ArticleHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/story":
+            body = HTML_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+        elif self.path == "/image":
+            body = b"\x89PNG"
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+        else:
+            body = b"gone"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def article_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ArticleHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_ingest_from_a_local_server(article_server: str) -> None:
+    code, out, err = run("ingest", f"{article_server}/story", "--json")
+    assert code == 0
+    outcome = json.loads(out)["documents"][0]
+    assert outcome["status"] == "added"
+    assert outcome["title"] == "New dam opens on the river"
+    assert outcome["source"] == f"{article_server}/story"
+
+    code, _, err = run("ingest", f"{article_server}/missing")
+    assert code == 1
+    assert_one_line_error(err, "HTTP 404")
+    code, _, err = run("ingest", f"{article_server}/image")
+    assert_one_line_error(err, "image/png")
+
+
+def test_unreachable_url_is_one_line() -> None:
+    # Port 9 on loopback (discard) is closed on these machines: a refused connection.
+    code, _, err = run("ingest", "http://127.0.0.1:9/story")
+    assert code == 1
+    assert_one_line_error(err, "cannot fetch", "127.0.0.1:9")
