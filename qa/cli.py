@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from qa.config import Settings
 from qa.errors import QAError
@@ -288,16 +287,12 @@ def list_command(collection: CollectionOption = None, as_json: JsonOption = Fals
     if not documents:
         stderr.print("no documents yet; run qa ingest PATH first")
         return
-    table = Table("id", "title", "sentences", "chunks", "source", box=None)
     for document in documents:
-        table.add_row(
-            document.id,
-            escape(document.title),
-            str(document.sentences),
-            str(document.chunks),
-            escape(document.source),
+        stdout.print(
+            f"{document.id}  {document.sentences:>4} sentences {document.chunks:>4} chunks  "
+            f"[bold]{escape(document.title)}[/]"
         )
-    stdout.print(table)
+        stdout.print(f"    [dim]{escape(document.source)}[/]")
 
 
 @app.command()
