@@ -11,6 +11,7 @@ Library API::
 from qa.answer import ask
 from qa.config import Settings
 from qa.errors import QAError
+from qa.evaluate import EvalReport, evaluate
 from qa.ingest import ingest
 from qa.library import forget, list_documents, show
 from qa.summarize import summarize
@@ -21,11 +22,13 @@ __all__ = [
     "Citation",
     "Claim",
     "Document",
+    "EvalReport",
     "IngestReport",
     "QAError",
     "Settings",
     "Summary",
     "ask",
+    "evaluate",
     "forget",
     "ingest",
     "list_documents",

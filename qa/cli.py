@@ -353,6 +353,81 @@ def forget(
         stderr.print(f"forgot {len(removed)} document(s)")
 
 
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[
+        Path, typer.Argument(help="Eval dataset folder (articles/, gold.jsonl, ...).")
+    ] = Path("eval"),
+    backend: BackendOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    max_context_tokens: ContextOption = None,
+    as_json: JsonOption = False,
+    report_file: Annotated[
+        Path | None, typer.Option("--report", help="Write the Markdown report to this file.")
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option("--repeat", help="Run everything N times and report the spread.")
+    ] = 1,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only validate the dataset; ingest nothing.")
+    ] = False,
+) -> None:
+    """Score answers and summaries against gold facts; exit 1 when a metric misses its threshold."""
+    from rich.table import Table
+
+    from qa.evaluate import TABLE_COLUMNS, check_dataset, evaluate
+    from qa.evaluate import Progress as EvalProgress
+
+    if check:
+        problems = check_dataset(dataset)
+        for problem in problems:
+            stdout.print(escape(problem), soft_wrap=True)
+        stderr.print(f"{dataset}: {len(problems)} problem(s)" if problems else f"{dataset}: OK")
+        raise typer.Exit(1 if problems else 0)
+    with user_errors():
+        settings = settings_from(None, backend, model, base_url, max_context_tokens)
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=not stderr.is_terminal,
+        ) as progress:
+            task = progress.add_task("eval", total=None)
+
+            def on_progress(message: str) -> None:
+                if isinstance(message, EvalProgress):
+                    progress.update(
+                        task,
+                        completed=message.done,
+                        total=message.total,
+                        description=f"{message.stage} {message.item}",
+                    )
+
+            report = evaluate(dataset, settings=settings, repeat=repeat, on_progress=on_progress)
+        if report_file is not None:
+            try:
+                report_file.write_text(report.to_markdown(), encoding="utf-8")
+            except OSError as error:
+                stderr.print(f"error: cannot write {report_file}: {error.strerror}")
+                raise typer.Exit(2) from None
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for line in report.failure_lines():
+            stdout.print(escape(line), soft_wrap=True)
+        table = Table(*TABLE_COLUMNS)
+        for row in report.table_rows():
+            table.add_row(*row, style="red" if row[3] == "FAIL" else None)
+        stdout.print(table)
+    stderr.print(report.summary_line())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

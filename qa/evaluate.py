@@ -311,10 +311,6 @@ def strip_citation_marks(text: str) -> str:
     return re.sub(r"\s+", " ", _CITATION_MARK_RE.sub(" ", text)).strip()
 
 
-def word_count(text: str) -> int:
-    return len(strip_citation_marks(text).split())
-
-
 # ---------------------------------------------------------------------------
 # Quotation marks and loaded terms
 # ---------------------------------------------------------------------------
@@ -537,10 +533,11 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
     asked: dict[str, int] = {}
     for number, row in _read_jsonl(root / "gold.jsonl", problems):
         where = f"gold.jsonl:{number}"
-        typed = _check_keys(row, _GOLD_KEYS, where, problems)
         qid = row.get("id")
         if isinstance(qid, str):
             where = f"gold.jsonl:{number} ({qid})"
+        typed = _check_keys(row, _GOLD_KEYS, where, problems)
+        if isinstance(qid, str):
             if not qid.strip() or qid != qid.strip() or " " in qid:
                 problems.append(f"{where}: id must be a non-empty word without spaces")
             if qid in seen_ids:
@@ -594,10 +591,11 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
     seen_articles: set[str] = set()
     for number, row in _read_jsonl(root / "summary_gold.jsonl", problems):
         where = f"summary_gold.jsonl:{number}"
-        typed = _check_keys(row, _SUMMARY_KEYS, where, problems)
         article = row.get("article")
         if isinstance(article, str):
             where = f"summary_gold.jsonl:{number} ({article})"
+        typed = _check_keys(row, _SUMMARY_KEYS, where, problems)
+        if isinstance(article, str):
             if article in seen_articles:
                 problems.append(f"{where}: second summary row for the same article")
             seen_articles.add(article)
@@ -1349,15 +1347,48 @@ class EvalReport:
     def failed_gates(self) -> list[GateResult]:
         return [result for result in self.gate if not result.ok]
 
+    def failure_lines(self) -> list[str]:
+        """Plain-text lines listing each failing question and summary, for a terminal.
+
+        Per question: id, question and why; the missing facts (marked when not even
+        retrieved); the answer given; its citations as ``[n] article sentence i``.
+        """
+        lines: list[str] = []
+        for result in self.failures:
+            run = f" (run {result.run})" if self.repeat > 1 else ""
+            lines.append(f"{result.gold.id}{run}: {result.gold.question}")
+            lines.append(f"  why: {'; '.join(result.reasons)}")
+            if result.missing_facts:
+                missing = ", ".join(
+                    repr(f) + ("" if f in result.retrieved_facts else " (not retrieved)")
+                    for f in result.missing_facts
+                )
+                lines.append(f"  missing: {missing}")
+            if not result.error:
+                lines.append(f"  answer: {result.answer}")
+                cites = ", ".join(
+                    f"[{c.number}] {self.doc_articles.get(c.doc_id, c.doc_id)}"
+                    f" sentence {c.sentence_index}"
+                    for c in result.citations
+                )
+                lines.append(f"  citations: {cites or 'none'}")
+        for summary in self.summary_failures:
+            run = f" (run {summary.run})" if self.repeat > 1 else ""
+            lines.append(f"summary of {summary.gold.article}{run}: {'; '.join(summary.reasons)}")
+            if summary.missing_parties:
+                lines.append(f"  missing parties: {', '.join(summary.missing_parties)}")
+        return lines
+
     def summary_line(self) -> str:
         verdict = (
-            "PASSED" if self.passed else f"FAILED ({len(self.failed_gates)} metrics out of bounds)"
+            "PASSED" if self.passed else f"FAILED ({len(self.failed_gates)} thresholds missed)"
         )
         questions = len(self.questions) // max(1, self.repeat)
+        runs = f"{self.repeat} run{'s' if self.repeat != 1 else ''}"
         return (
             f"eval {verdict}: {self.articles} articles, {questions} questions, backend "
-            f"{self.backend}, {self.repeat} run{'s' if self.repeat != 1 else ''}; "
-            f"{len(self.failures)} question failures"
+            f"{self.backend}, {runs}; {len(self.failures)} answers and "
+            f"{len(self.summary_failures)} summaries fell short"
         )
 
     def table_rows(self) -> list[tuple[str, str, str, str]]:
@@ -1556,9 +1587,11 @@ def evaluate(
 
     ``thresholds`` defaults to ``DATASET_DIR/thresholds.toml`` when that file
     exists.  Each question is asked about its own article (``doc=``), because
-    whether it is answerable is defined against that article alone.  An item
-    that raises is recorded with its error and scored as a failure; the
-    throwaway collection is dropped even when the run fails.
+    whether it is answerable is defined against that article alone;
+    ``scope="collection"`` asks across all articles instead, as ``qa ask`` does
+    by default.  An item that raises is recorded with its error and scored as a
+    failure.  The throwaway collection is dropped even when the run fails; the
+    user's own collection is never touched.
     """
     from qa.config import Settings
     from qa.store import Store
@@ -1573,7 +1606,10 @@ def evaluate(
     if thresholds is None and (dataset.root / "thresholds.toml").is_file():
         thresholds = load_thresholds(dataset.root / "thresholds.toml")
     base = settings if settings is not None else Settings.from_env()
-    eval_settings = base.with_options(collection=f"eval-{secrets.token_hex(6)}")
+    # A cached LLM reply would make every repeat identical and hide the spread --repeat is for.
+    eval_settings = base.with_options(
+        collection=f"eval-{secrets.token_hex(6)}", use_cache=False if repeat > 1 else None
+    )
     runner = _Runner(dataset, eval_settings, backend, k, summary_sentences, repeat, on_progress)
     runner.scoped = scope == "article"
     store = Store.open(eval_settings)
