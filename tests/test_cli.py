@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -248,3 +249,35 @@ def test_unreachable_url_is_one_line() -> None:
     code, _, err = run("ingest", "http://127.0.0.1:9/story")
     assert code == 1
     assert_one_line_error(err, "cannot fetch", "127.0.0.1:9")
+
+
+def test_eval_check_accepts_the_bundled_dataset_and_rejects_a_broken_one(tmp_path: Path) -> None:
+    eval_dir = Path(__file__).parents[1] / "eval"
+    code, out, err = run("eval", str(eval_dir), "--check")
+    assert code == 0 and "OK" in err
+    broken = tmp_path / "broken"
+    shutil.copytree(eval_dir, broken)
+    with (broken / "gold.jsonl").open("a") as gold:
+        gold.write('{"article": "00_ceasefire_caveats.txt", "id": "00-q99", "question": "?", ')
+        gold.write('"gold_facts": ["a fact that is not there"], "answerable": true, "kind": "list"}\n')
+    code, out, err = run("eval", str(broken), "--check")
+    assert code == 1
+    assert "00-q99" in out and "not in" in out
+
+
+def test_eval_runs_end_to_end_on_a_small_dataset(tmp_path: Path) -> None:
+    eval_dir = Path(__file__).parents[1] / "eval"
+    small = tmp_path / "small"
+    (small / "articles").mkdir(parents=True)
+    shutil.copy(eval_dir / "articles" / "00_ceasefire_caveats.txt", small / "articles")
+    rows = (eval_dir / "gold.jsonl").read_text().splitlines()
+    (small / "gold.jsonl").write_text("\n".join(r for r in rows if '"00-q0' in r) + "\n")
+    summary_rows = (eval_dir / "summary_gold.jsonl").read_text().splitlines()
+    (small / "summary_gold.jsonl").write_text(summary_rows[0] + "\n")
+    report = tmp_path / "report.md"
+    code, out, err = run("eval", str(small), "--report", str(report), "--json")
+    payload = json.loads(out)
+    assert payload["metrics"]["citation_validity"] == 1.0
+    assert report.read_text().startswith("#")
+    # No thresholds.toml in this dataset: only the always-on "no errors" gate applies.
+    assert code == 0 and "eval PASSED" in err
