@@ -1,23 +1,45 @@
 """The offline backend: extractive answers and summaries, at sentence and clause level.
 
-Answers: every sentence of the retrieved chunks is scored against the question
-by embedding similarity, IDF-weighted term overlap and the question's type
-(who, when, where, how many, why, list).  The best few are chosen, each cut to
-the clauses that carry the answer, and cited.  It abstains when the question
-names something the evidence never mentions, when nothing matches well enough,
-or when a how-many / when question finds no number or time in its best match.
+Answers: every sentence of the retrieved documents is scored against the question
+by embedding similarity, IDF-weighted term overlap, adjacent-word-pair (phrase)
+matches and the question's type (who, when, where, how many, why, list);
+sentences outside the retrieved chunks rank last, and sentences of documents
+whose best match is far below the best document's are pulled down.  Then:
+
+* "What caveats ...?": the sentences after the one naming the caveats;
+* "What did X say / How did X respond / According to X": X's quotations, each
+  taken whole (the sentence naming X, a "He said" that follows it, and the
+  quoted sentences that carry the quotation on or precede "X told ..."),
+  ranked by the rest of the question, within a word budget, every named
+  speaker getting at least one;
+* otherwise the best few sentences that add question terms.
+
+A compound question ("Who X, and when?") gets a sentence for each part, and a
+name in the question that no chosen sentence has gets its best sentence.
+Unquoted side clauses that miss the question are cut.
+
+It abstains when the question names something the evidence never mentions,
+when nothing matches well enough, and on per-type checks of single questions:
+"how much" needs an amount in a clause that shares a word with the question's
+focus, "how many X" a count of X itself, "when ..." a time in a clause holding
+the question's event.
 
 Summaries: sentences are chosen by centrality, position and attribution with a
-redundancy penalty (MMR), making room for each party quoted in the article.
-Non-restrictive relative clauses in the article's own voice (", who ...,") are
-dropped, since that is where editorial colour usually sits.
+redundancy penalty (MMR), making room for each quoted party and each newly
+named actor.  Sentences inside a multi-sentence quotation are never taken
+alone; unquoted non-restrictive relative clauses (", who ...,") and "what he
+called the X" tails are dropped, since that is where editorial colour sits.
 
-Not handled: answers that need arithmetic or inference across sentences, and
-coreference ("he", "the Kremlin leader") beyond what the embeddings capture.
+Not handled: answers that need arithmetic or inference across sentences,
+coreference beyond "he/she said" after a named speaker, synonyms the
+embeddings miss ("bought" / "acquired"), and near-miss unanswerable questions
+whose answer the text negates ("not naming any other bidders") or whose key
+verb is absent ("What was agreed ...?").
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -68,7 +90,12 @@ ATTRIBUTION_PATTERN = re.compile(
 )
 NAME_PATTERN = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b")
 DIGIT_PATTERN = re.compile(r"\d")
-WORD_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+AMOUNT_PATTERN = re.compile(
+    r"[$€£¥]\s?\d|\d\s?%|\b\d[\d.,]*\s*(?:million|billion|thousand|percent|per cent|dollars?"
+    r"|euros?|pounds?|yen|yuan|rupees?)\b|\b(?:dollars?|euros?|pounds?)\b",
+    re.IGNORECASE,
+)
+WORD_PATTERN = re.compile(r"[^\W_][\w'’.-]*[^\W_]|[^\W_]")
 # Clause boundaries at which a long sentence may be cut without breaking a quote.
 CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+|\s+(?=[—–]\s)")
 RELATIVE_CLAUSE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]{3,160},\s+")
@@ -76,6 +103,40 @@ TRAILING_PARTICIPLE = re.compile(
     r",\s+(?:urging|saying|adding|citing|noting|calling|prompting|describing)\b[^“”\"]*(?=[.!?]$)"
 )
 QUOTE_CHARS = '"“”'
+REPORTED_WORDING = re.compile(
+    r"\s+(?:to\s+\w+\s+)?what\s+(?:he|she|they|it)\s+(?:named|called|termed|dubbed|described as)"
+    r"\b[^“”\",;]*(?=[.!?]$)"
+)
+ATTRIBUTION_VERBS = (
+    r"said|says|say|told|tells|stated|states|added|adds|announced|claimed|claims|argued|argues"
+    r"|warned|warns|wrote|writes|tweeted|tweets|remarked|noted|notes|explained|insisted|denied"
+    r"|confirmed|stressed|replied|responded|commented|continued|emphasi[sz]ed|observed"
+    r"|pointed out|went on to add|alleged|alleges|described|expressed|called|termed|reported"
+    r"|read|opposed|disagreed|criticised|criticized|urged|asked|acknowledged|admitted"
+)
+NAME = r"[A-Z][\w.’'-]*(?:\s+(?:of\s+|for\s+|de\s+|van\s+|von\s+)?[A-Z][\w.’'-]*)*"
+PRONOUN_ATTRIBUTION = re.compile(
+    rf"(?:^|[,;”\"])\s*(?:he|she|they|it)\s+(?:\w+\s+)?(?:{ATTRIBUTION_VERBS})\b", re.IGNORECASE
+)
+NAME_BEFORE_VERB = re.compile(
+    rf"({NAME})(?:,[^,]{{2,160}},|(?:\s+[a-z]+){{1,2}}(?=\s+(?:has|had|have)\b))?\s+"
+    rf"(?:(?:has|have|had|also|then|later|further|publicly|on \w+)\s+)*"
+    rf"(?:{ATTRIBUTION_VERBS})\b"
+)
+VERB_BEFORE_NAME = re.compile(rf"\b(?:said|says|tweeted|wrote|added|according to)\s+({NAME})")
+COLON_QUOTE = re.compile(rf"^\W*({NAME})[^:“\"]*:\s*[“\"]")
+SPEAKER_QUESTION = re.compile(
+    r"\b(?:did|does|do|has|have|had)\s+(.+?)\s+(?:each\s+|also\s+)?"
+    r"(say|tell|respond|react|describe|explain|argue|claim|make|allege|announce|write|tweet"
+    r"|report|warn|point|add|think|criticise|criticize|predict|expect|suggest|comment)\b",
+    re.IGNORECASE,
+)
+ACCORDING_QUESTION = re.compile(r"\baccording to\s+([^,?]+)", re.IGNORECASE)
+NOT_NAMES = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december the a an on in at this that
+    while although but and as after before when during last however according no""".split()
+)
 
 
 def stem(word: str) -> str:
@@ -123,7 +184,7 @@ def question_type(question: str) -> str:
         return "who"
     if re.match(r"^where\b", lowered):
         return "where"
-    if re.match(r"^(what|which) \w+s\b", lowered) or re.search(
+    if re.match(r"^(what|which) (?!is\b|was\b|does\b|has\b)\w+s\b", lowered) or re.search(
         r"\b(list|what are|which are)\b", lowered
     ):
         return "list"
@@ -159,6 +220,13 @@ class Candidate:
     score: float = 0.0
     dense: float = 0.0
     overlap: float = 0.0
+    unit: int = 0
+    speaker: str = ""
+    context: str = ""
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
 
 
 class ExtractiveBackend:
@@ -167,6 +235,7 @@ class ExtractiveBackend:
     min_score = 0.34
     max_answer_words = 45
     min_elaboration_dense = 0.15
+    speaker_answer_words = 60
 
     def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
         self.embedder = embedder
@@ -187,6 +256,7 @@ class ExtractiveBackend:
         kind = question_type(question)
         question_vector = self.embedder.embed([question])[0]
         q_terms = set(content_terms(question))
+        q_pairs = _word_pairs(question)
         idf = _idf([candidate.terms for candidate in candidates])
         q_weight = sum(idf.get(term, _max_idf(idf)) for term in q_terms) or 1.0
         for candidate in candidates:
@@ -197,15 +267,21 @@ class ExtractiveBackend:
                 0.6 * candidate.dense
                 + 0.4 * candidate.overlap
                 + 0.08 * _type_bonus(kind, candidate.text)
-                - 0.004 * candidate.chunk_rank
+                + 0.06 * min(len(q_pairs & _word_pairs(candidate.text)), 2)
+                - 0.004 * min(candidate.chunk_rank, len(hits))
             )
-        ranked = sorted(candidates, key=lambda c: -c.score)
+        _focus_documents(candidates)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
         if self._should_abstain(question, kind, ranked, documents):
             draft = Draft(claims=[], abstained=True)
         else:
-            chosen = self._elaboration(question, ranked, candidates, documents) or self._choose(
-                kind, q_terms, ranked
+            chosen = (
+                self._elaboration(question, ranked, candidates, documents)
+                or self._speaker_answer(question, q_terms, ranked)
+                or self._choose(kind, q_terms, ranked)
             )
+            chosen = self._cover_parts(question, chosen, ranked)
+            chosen = self._cover_entities(question, chosen, ranked)
             claims = [
                 DraftClaim(self._trim(candidate.text, q_terms, kind), [candidate.ref])
                 for candidate in sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
@@ -218,27 +294,40 @@ class ExtractiveBackend:
     def _candidates(
         self, hits: Sequence[Hit], documents: Mapping[str, Document]
     ) -> list[Candidate]:
-        seen: dict[SentenceRef, Candidate] = {}
-        vectors: dict[str, Vectors] = {}
+        """Every sentence of every retrieved document, ranked by its best chunk.
+
+        Sentences outside the retrieved chunks stay candidates (ranked last), so a
+        quotation or list that runs past a chunk boundary can still be completed.
+        """
+        rank_of: dict[SentenceRef, int] = {}
+        order: list[str] = []
         for rank, hit in enumerate(hits):
             chunk = hit.chunk
-            document = documents[chunk.doc_id]
-            if chunk.doc_id not in vectors:
-                vectors[chunk.doc_id] = self._sentence_vectors(document)
+            if chunk.doc_id not in order:
+                order.append(chunk.doc_id)
             for index in range(chunk.first_sentence, chunk.last_sentence + 1):
-                ref = SentenceRef(chunk.doc_id, index)
-                if ref in seen:
-                    continue
-                sentence = document.sentences[index]
-                seen[ref] = Candidate(
-                    ref=ref,
-                    text=sentence.text,
-                    vector=vectors[chunk.doc_id][index],
-                    terms=set(content_terms(sentence.text)),
-                    chunk_rank=rank,
-                    position=index,
+                rank_of.setdefault(SentenceRef(chunk.doc_id, index), rank)
+        found: list[Candidate] = []
+        for doc_id in order:
+            document = documents[doc_id]
+            vectors = self._sentence_vectors(document)
+            structure = document_structure(document)
+            for index, sentence in enumerate(document.sentences):
+                ref = SentenceRef(doc_id, index)
+                found.append(
+                    Candidate(
+                        ref=ref,
+                        text=sentence.text,
+                        vector=vectors[index],
+                        terms=set(content_terms(sentence.text)),
+                        chunk_rank=rank_of.get(ref, len(hits) + 2),
+                        position=index,
+                        unit=structure.unit[index],
+                        speaker=structure.speaker[index],
+                        context=structure.context[index],
+                    )
                 )
-        return list(seen.values())
+        return found
 
     def _sentence_vectors(self, document: Document) -> Vectors:
         if self.store is not None:
@@ -261,11 +350,38 @@ class ExtractiveBackend:
             if name not in evidence_text and name not in titles:
                 return True
         best = ranked[0]
-        if best.dense < self.min_dense or best.score < self.min_score:
-            return True
         top = [c for c in ranked[:3] if c.score >= 0.8 * best.score]
+        if max(c.dense for c in ranked[:3]) < self.min_dense or best.score < self.min_score:
+            return True
+        if len(question_parts(question)) > 1:
+            return False
+        focus = set(content_terms(question)) - {
+            stem(entity) for entity in question_entities(question)
+        }
+        lowered = question.lower()
+        if re.match(r"^(by )?how much\b", lowered):
+            # An amount, in the same clause as what the question asks the amount of.
+            return not any(
+                AMOUNT_PATTERN.search(clause) and set(content_terms(clause)) & (focus - {"much"})
+                for c in top
+                for clause in _clauses(c.text)
+            )
+        many = re.match(r"^how many ((?:\w+\s+){0,2}?\w+)\b", lowered)
+        if many:
+            # "How many moai": a count of that very thing, not of something near it.
+            nouns = {stem(word) for word in many.group(1).split()}
+            return not any(
+                _counts(c.text, nouns) for c in ranked[:5] if c.score >= 0.7 * best.score
+            )
         if kind == "number" and not any(_has_number(c.text) for c in top):
             return True
+        if lowered.startswith("when"):
+            # A time in the clause that holds the question's own event, not anywhere nearby.
+            return not any(
+                TIME_PATTERN.search(clause) and set(content_terms(clause)) & focus
+                for c in top
+                for clause in _clauses(c.text)
+            )
         return kind == "when" and not any(TIME_PATTERN.search(c.text) for c in top)
 
     def _choose(self, kind: str, q_terms: set[str], ranked: Sequence[Candidate]) -> list[Candidate]:
@@ -321,6 +437,128 @@ class ExtractiveBackend:
                 return following
         return []
 
+    def _speaker_answer(
+        self, question: str, q_terms: set[str], ranked: Sequence[Candidate]
+    ) -> list[Candidate]:
+        """For "What did X say ...?" / "According to X, ...": the quotations attributed to X.
+
+        A quotation is taken whole (the sentence naming X and the quoted sentences
+        that carry it on), best first, within a word budget; each speaker the
+        question names gets at least its best quotation.
+        """
+        speakers = question_speakers(question)
+        if not speakers:
+            return []
+        # Among X's quotations the rest of the question decides, not X's own name.
+        topic = q_terms - set(content_terms(question_speaker_phrase(question)))
+
+        def relevance(unit: list[Candidate]) -> float:
+            best = max(c.dense + 0.5 * len(c.terms & topic) / max(len(topic), 1) for c in unit)
+            quoted = any(char in c.text for c in unit for char in QUOTE_CHARS)
+            return best + (0.1 if quoted else 0.0)
+
+        chosen: list[Candidate] = []
+        units_taken: set[tuple[str, int]] = set()
+        per_speaker: list[list[list[Candidate]]] = []
+        for keys in speakers:
+            by_name = [c for c in ranked if c.speaker and _keys_match(keys, c.speaker)]
+            matches = by_name or [c for c in ranked if c.context and _keys_match(keys, c.context)]
+            grouped: dict[tuple[str, int], list[Candidate]] = {}
+            for candidate in matches:
+                grouped.setdefault((candidate.ref.doc_id, candidate.unit), []).append(candidate)
+            per_speaker.append(sorted(grouped.values(), key=lambda unit: -relevance(unit)))
+        if not any(per_speaker):
+            return []
+        best_relevance = max(relevance(units[0]) for units in per_speaker if units)
+        budget = self.speaker_answer_words
+        words = 0
+        # Round-robin over speakers so that "X and Y each said" covers both.
+        for depth in range(max(len(units) for units in per_speaker)):
+            for units in per_speaker:
+                if depth >= len(units):
+                    continue
+                unit = sorted(units[depth], key=lambda c: c.ref.index)
+                key = (unit[0].ref.doc_id, unit[0].unit)
+                if key in units_taken:
+                    continue
+                if depth > 0 and relevance(unit) < 0.6 * best_relevance:
+                    continue
+                size = sum(c.words for c in unit)
+                if depth == 0 and words + size > budget:
+                    # A long quotation: its best sentences, in order, within what is left.
+                    keep = sorted(unit, key=lambda c: -c.score)
+                    unit = []
+                    for candidate in keep:
+                        if not unit or words + candidate.words <= budget:
+                            unit.append(candidate)
+                            words += candidate.words
+                    chosen.extend(unit)
+                    units_taken.add(key)
+                    continue
+                if words + size > budget and chosen:
+                    continue
+                chosen.extend(unit)
+                words += size
+                units_taken.add(key)
+        return chosen
+
+    def _cover_parts(
+        self, question: str, chosen: list[Candidate], ranked: Sequence[Candidate]
+    ) -> list[Candidate]:
+        """Each part of "Who X, and when?" / "What A ... and what B?" gets a sentence of its own.
+
+        A part with content words of its own gets its best match for those words;
+        a bare "and when" / "and by whom" needs a sentence of its type (a time,
+        a name) among the best matches of the whole question.
+        """
+        parts = question_parts(question)
+        if len(parts) < 2:
+            return chosen
+        best = ranked[0].score
+        pool = [c for c in ranked[:12] if c.score >= 0.5 * best]
+        vectors = self.embedder.embed(parts)
+        for part, vector in zip(parts, vectors, strict=True):
+            kind = question_type(re.sub(r"^by\s+", "", part, flags=re.IGNORECASE))
+            terms = set(content_terms(part))
+            if not terms:
+                if kind in ("when", "who", "where", "number", "why") and not any(
+                    _type_bonus(kind, c.text) for c in chosen
+                ):
+                    fitting = [c for c in pool if _type_bonus(kind, c.text)]
+                    if fitting:
+                        chosen = [*chosen, fitting[0]]
+                continue
+
+            scores = [
+                0.6 * float(c.vector @ vector)
+                + 0.4 * len(c.terms & terms) / len(terms)
+                + 0.08 * _type_bonus(kind, c.text)
+                for c in pool
+            ]
+            top = pool[scores.index(max(scores))]
+            if top not in chosen:
+                chosen = [*chosen, top]
+        return chosen
+
+    def _cover_entities(
+        self, question: str, chosen: list[Candidate], ranked: Sequence[Candidate]
+    ) -> list[Candidate]:
+        """Add the best sentence for each name in the question that no chosen sentence has."""
+        text = " ".join(candidate.text for candidate in chosen).lower()
+        best = ranked[0].score
+        for entity in question_entities(question):
+            name = entity.lower().replace("’", "'").removesuffix("'s")
+            if name in text.replace("’", "'"):
+                continue
+            for candidate in ranked[:12]:
+                if candidate.score < 0.6 * best:
+                    break
+                if name in candidate.text.lower().replace("’", "'") and candidate not in chosen:
+                    chosen = [*chosen, candidate]
+                    text += " " + candidate.text.lower()
+                    break
+        return chosen
+
     def _trim(self, text: str, q_terms: set[str], kind: str) -> str:
         """Drop unquoted side clauses (", who ...,", ", urging ...") that miss the question."""
 
@@ -339,12 +577,16 @@ class ExtractiveBackend:
     # -- summarising ----------------------------------------------------------
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
-        pool: list[tuple[Document, int]] = [
-            (document, index)
-            for document in documents
-            for index in range(len(document.sentences))
-            if _summary_worthy(document.sentences[index].text)
-        ]
+        pool: list[tuple[Document, int]] = []
+        for document in documents:
+            inside = _quoted_sentences(document)
+            # A sentence in the middle of a quotation has no quote marks of its own, so
+            # taken alone it would put the speaker's words in the summary's voice.
+            pool.extend(
+                (document, index)
+                for index in range(len(document.sentences))
+                if _summary_worthy(document.sentences[index].text) and not inside[index]
+            )
         if not pool:
             return Draft(claims=[])
         vectors = np.stack(
@@ -365,6 +607,7 @@ class ExtractiveBackend:
                 score -= 0.15
             relevance.append(score)
             speakers.append(_speaker(text))
+        names = [_names(document.sentences[index].text) for document, index in pool]
         chosen: list[int] = []
         similarity = vectors @ vectors.T
         represented: set[str] = set()
@@ -377,9 +620,12 @@ class ExtractiveBackend:
                 value = 0.7 * relevance[i] - 0.3 * redundancy
                 if speakers[i] and speakers[i] not in represented:
                     value += 0.1
+                # Each new actor named widens the summary to another side of the story.
+                value += 0.04 * min(len(names[i] - represented), 3)
                 if value > best_value:
                     best_index, best_value = i, value
             chosen.append(best_index)
+            represented |= names[best_index]
             if speakers[best_index]:
                 represented.add(speakers[best_index])
         claims = []
@@ -388,6 +634,89 @@ class ExtractiveBackend:
             text = _neutralise(document.sentences[index].text)
             claims.append(DraftClaim(text, [SentenceRef(document.id, index)]))
         return Draft(claims=claims)
+
+
+def question_parts(question: str) -> list[str]:
+    """A compound question split into its asks: "Who bought X, and when?" -> two parts."""
+    pieces = re.split(
+        r"\?\s+(?=[A-Z])|,?\s+and\s+(?=(?:by\s+)?(?:who|whom|when|where|why|what|how|which)\b)",
+        question.strip(),
+    )
+    return [piece.strip(" ?,") for piece in pieces if piece.strip(" ?,")]
+
+
+def question_speaker_phrase(question: str) -> str:
+    match = SPEAKER_QUESTION.search(question) or ACCORDING_QUESTION.search(question)
+    return match.group(1) if match else ""
+
+
+def question_speakers(question: str) -> list[list[str]]:
+    """Who the question asks about ("What did X say", "According to X"), as match keys.
+
+    Each speaker is keyed by its last capitalised word (usually the surname) and
+    its last word ("Brazil's president" -> brazil, president).
+    """
+    phrase = question_speaker_phrase(question)
+    speakers = []
+    for part in re.split(r",\s*|\s+and\s+|\s+or\s+", phrase):
+        words = [w for w in WORD_PATTERN.findall(part) if w.lower() not in STOPWORDS]
+        capitals = [w for w in words if w[:1].isupper()]
+        if not capitals:
+            continue
+        keys = {_key(capitals[-1]), _key(words[-1])}
+        speakers.append(sorted(keys))
+    return speakers
+
+
+def _key(word: str) -> str:
+    word = word.lower().replace("’", "'").removesuffix("'s")
+    return word[:5]
+
+
+def _keys_match(keys: Sequence[str], text: str) -> bool:
+    words = {_key(word)[: len(key)] for key in keys for word in WORD_PATTERN.findall(text)}
+    return all(key in words for key in keys)
+
+
+def _word_pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent word pairs with at least one content word: phrase matches, not bag of words."""
+    words = [w.lower().replace("’", "'") for w in WORD_PATTERN.findall(text)]
+    return {
+        (stem(a), stem(b))
+        for a, b in itertools.pairwise(words)
+        if a not in QUESTION_WORDS
+        and b not in QUESTION_WORDS
+        and not (a in STOPWORDS and b in STOPWORDS)
+    }
+
+
+def _focus_documents(candidates: Sequence[Candidate]) -> None:
+    """Pull down sentences of documents whose best match is far below the best document's.
+
+    A question is nearly always about one story; a sentence that scores well on
+    its own in an unrelated article is the usual source of a wrong claim.
+    """
+    best_by_doc: dict[str, float] = {}
+    for candidate in candidates:
+        doc_id = candidate.ref.doc_id
+        best_by_doc[doc_id] = max(best_by_doc.get(doc_id, -math.inf), candidate.score)
+    top = max(best_by_doc.values())
+    for candidate in candidates:
+        candidate.score -= 0.5 * (top - best_by_doc[candidate.ref.doc_id])
+
+
+def _clauses(text: str) -> list[str]:
+    return [part for part in re.split(r"[,;:—–()]|\s-\s|\bwhich\b|\bwho\b", text) if part.strip()]
+
+
+def _counts(text: str, nouns: set[str]) -> bool:
+    """Whether ``text`` gives a number of one of ``nouns`` ("93 statues", "20 bodies had")."""
+    words = WORD_PATTERN.findall(text)
+    for i, word in enumerate(words):
+        is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in NUMBER_WORDS
+        if is_number and any(stem(later) in nouns for later in words[i + 1 : i + 4]):
+            return True
+    return False
 
 
 def _idf(term_sets: Sequence[set[str]]) -> dict[str, float]:
@@ -420,6 +749,9 @@ def _type_bonus(kind: str, text: str) -> float:
         return 1.0 if NAME_PATTERN.search(text) else 0.0
     if kind == "where":
         return 1.0 if re.search(r"\b(in|at|near|from) [A-Z]", text) else 0.0
+    if kind == "list":
+        # Enumerations ("A, B and C", "resources: A, B") are what a list question wants.
+        return 1.0 if text.count(",") >= 2 and re.search(r"\b(and|or)\b|:", text) else 0.0
     return 0.0
 
 
@@ -457,8 +789,147 @@ def _speaker(text: str) -> str:
     return name.split()[-1].lower()
 
 
+def _quoted_sentences(document: Document) -> list[bool]:
+    """Per sentence: whether it starts inside a quotation opened by an earlier sentence."""
+    result: list[bool] = []
+    inside = False
+    for i, sentence in enumerate(document.sentences):
+        if i and "\n" in document.text[document.sentences[i - 1].end : sentence.start]:
+            inside = False
+        result.append(inside)
+        inside = _ends_inside_quote(sentence.text, inside)
+    return result
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised names outside quotes, by last word, skipping the sentence's first word."""
+    outside = _outside_quotes(text)
+    found = set()
+    for match in re.finditer(NAME, outside):
+        name = _clean_name(match.group())
+        if name and (match.start() > 0 or len(name.split()) > 1):
+            found.add(name.split()[-1].lower())
+    return found
+
+
 def _neutralise(text: str) -> str:
-    """Drop unquoted non-restrictive relative clauses, the usual seat of editorial colour."""
+    """Drop unquoted non-restrictive relative clauses, the usual seat of editorial colour.
+
+    Also drop "to correct what he called the X" tails: reported wording without
+    quote marks, which would otherwise read as the summary's own description.
+    """
     trimmed = RELATIVE_CLAUSE.sub(" ", text)
+    trimmed = REPORTED_WORDING.sub("", trimmed)
     trimmed = re.sub(r"\s+,", ",", re.sub(r"\s{2,}", " ", trimmed))
     return trimmed if _balanced_quotes(trimmed) else text
+
+
+# -- document structure: paragraphs, quotations and who is speaking ------------
+
+
+@dataclass
+class Structure:
+    """Per sentence of one document: its paragraph, quotation unit and speaker ("" if none)."""
+
+    paragraph: list[int]
+    unit: list[int]
+    speaker: list[str]
+    # The attribution's own words ("Russell Zimmerman, executive director of ..."), which
+    # often name the speaker's organisation when the question uses that instead.
+    context: list[str]
+
+
+def _outside_quotes(text: str) -> str:
+    return re.sub(r"“[^”]*”?|\"[^\"]*\"?", " ", text)
+
+
+def _ends_inside_quote(text: str, inside: bool) -> bool:
+    """Whether a quotation is still open after ``text``, given whether one was open before."""
+    for char in text:
+        if char == "“":
+            inside = True
+        elif char == "”":
+            inside = False
+        elif char == '"':
+            inside = not inside
+    return inside
+
+
+def _clean_name(name: str) -> str:
+    words = re.sub(r"[’']s\b|[.,]$", "", name).split()
+    while words and words[0].lower().strip(",.") in NOT_NAMES:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _attributed_name(text: str) -> str:
+    """The speaker an attribution names: "X said", "said X", "according to X", "X ...: "..."."""
+    outside = _outside_quotes(text)
+    if PRONOUN_ATTRIBUTION.search(outside):
+        return ""
+    for pattern in (NAME_BEFORE_VERB, VERB_BEFORE_NAME):
+        for match in pattern.finditer(outside):
+            name = _clean_name(match.group(1))
+            if name and name.lower() not in STOPWORDS:
+                return name
+    colon = COLON_QUOTE.search(text)
+    if colon:
+        return _clean_name(colon.group(1))
+    if re.search(rf"\b(?:{ATTRIBUTION_VERBS})\b", outside):
+        for match in re.finditer(NAME, outside):
+            name = _clean_name(match.group())
+            if name:
+                return name
+    return ""
+
+
+def document_structure(document: Document) -> Structure:
+    sentences = document.sentences
+    paragraph: list[int] = []
+    current = 0
+    for i, sentence in enumerate(sentences):
+        if i and "\n" in document.text[sentences[i - 1].end : sentence.start]:
+            current += 1
+        paragraph.append(current)
+    speaker = [_attributed_name(sentence.text) for sentence in sentences]
+    context = [_outside_quotes(s.text) if speaker[i] else "" for i, s in enumerate(sentences)]
+    for i, sentence in enumerate(sentences):
+        # "He said ..." speaks for whoever the previous sentence quoted or named first.
+        if not speaker[i] and i and PRONOUN_ATTRIBUTION.search(_outside_quotes(sentence.text)):
+            previous = sentences[i - 1].text
+            names = [_clean_name(m.group()) for m in re.finditer(NAME, _outside_quotes(previous))]
+            speaker[i] = speaker[i - 1] or next((n for n in names if n), "")
+            context[i] = context[i - 1] or speaker[i]
+    unit = [0] * len(sentences)
+    inside = False
+    for i in range(1, len(sentences)):
+        text, before = sentences[i].text, sentences[i - 1].text
+        inside = _ends_inside_quote(
+            before, inside if paragraph[i - 1] == paragraph[i - 2] else False
+        )
+        same = paragraph[i] == paragraph[i - 1]
+        has_quote = any(char in text for char in QUOTE_CHARS)
+        linked = (
+            same
+            and (
+                inside
+                # A quotation carried on in the next sentence of the paragraph.
+                or (text.lstrip()[:1] in QUOTE_CHARS and not speaker[i] and bool(speaker[i - 1]))
+                # A quotation whose speaker is named only after it closes.
+                or (
+                    not has_quote
+                    and bool(speaker[i])
+                    and not speaker[i - 1]
+                    and any(char in before for char in QUOTE_CHARS)
+                )
+            )
+        )
+        unit[i] = unit[i - 1] if linked else unit[i - 1] + 1
+    for group in set(unit):
+        members = [i for i in range(len(sentences)) if unit[i] == group]
+        first = next((i for i in members if speaker[i]), None)
+        if first is not None:
+            for i in members:
+                speaker[i] = speaker[i] or speaker[first]
+                context[i] = context[i] or context[first]
+    return Structure(paragraph, unit, speaker, context)

@@ -1,0 +1,108 @@
+"""Unit tests for the extractive backend's question analysis and document structure."""
+
+from __future__ import annotations
+
+from qa.extractive import (
+    _counts,
+    _neutralise,
+    _quoted_sentences,
+    document_structure,
+    question_parts,
+    question_speakers,
+    question_type,
+    stem,
+)
+from qa.types import Document, Sentence
+
+
+def make_document(paragraphs: list[list[str]]) -> Document:
+    text = ""
+    sentences: list[Sentence] = []
+    for p, paragraph in enumerate(paragraphs):
+        if p:
+            text += "\n\n"
+        for s, sentence in enumerate(paragraph):
+            if s:
+                text += " "
+            start = len(text)
+            text += sentence
+            sentences.append(Sentence(len(sentences), start, len(text), sentence))
+    return Document("d1", "Title", "src", text, tuple(sentences))
+
+
+QUOTED = make_document(
+    [
+        ["Officials met on Monday."],
+        [
+            '"We are hopeful," Minister Jane Roe said.',
+            '"There is much to do.',
+            'But we will finish."',
+        ],
+        ["Analyst Bob Smith tweeted after the talks.", 'He said "It failed.', 'Nobody knew."'],
+        ['"Our house is burning.', "It is a crisis.", 'Act now!"', "Macron told the world."],
+    ]
+)
+
+
+def test_quotations_are_attributed_to_their_speaker() -> None:
+    structure = document_structure(QUOTED)
+    assert structure.speaker[0] == ""
+    assert structure.speaker[1:4] == ["Minister Jane Roe"] * 3
+    assert len({structure.unit[i] for i in (1, 2, 3)}) == 1
+    # "He said" after a named speaker, and the quotation it opens.
+    assert structure.speaker[5] == structure.speaker[6] == "Analyst Bob Smith"
+    # A quotation named only after it closes.
+    assert structure.speaker[7:11] == ["Macron"] * 4
+
+
+def test_sentences_inside_a_quotation_are_marked() -> None:
+    assert _quoted_sentences(QUOTED) == [
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_compound_questions_split_into_parts() -> None:
+    assert question_parts("Who bought the firm, and when?") == ["Who bought the firm", "when"]
+    assert question_parts("Were they locked in? What did the call ask?") == [
+        "Were they locked in",
+        "What did the call ask",
+    ]
+    assert question_parts("What caveats did Russia raise?") == ["What caveats did Russia raise"]
+
+
+def test_speakers_named_in_questions() -> None:
+    assert question_speakers("What did Trump say about the deal?") == [["trump"]]
+    assert question_speakers("How did Brazil's president respond?") == [["brazi", "presi"]]
+    assert question_speakers("How did Mike Waltz and Dmitry Peskov each describe it?") == [
+        ["waltz"],
+        ["pesko"],
+    ]
+    assert question_speakers("Who met Putin in Moscow?") == []
+
+
+def test_question_types() -> None:
+    assert question_type("What is blamed for the rise in fires?") == "what"
+    assert question_type("Which resources did they compare?") == "list"
+    assert question_type("How many bodies were found?") == "number"
+
+
+def test_counts_need_the_counted_thing() -> None:
+    nouns = {stem("moai")}
+    assert not _counts("The study examined 93 statues.", nouns)
+    assert not _counts("The earliest moai date to the 13th century.", nouns)
+    assert _counts("There are 887 moai on the island.", nouns)
+
+
+def test_reported_wording_is_dropped_from_summaries() -> None:
+    text = "Macron called for action to correct what he named the crisis of fires in Brazil."
+    assert _neutralise(text) == "Macron called for action."
