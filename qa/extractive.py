@@ -24,11 +24,9 @@ when nothing matches well enough, and on per-type checks of single questions:
 focus, "how many X" a count of X itself, "when ..." a time in a clause holding
 the question's event.
 
-Summaries: sentences are chosen by centrality, position and attribution with a
-redundancy penalty (MMR), making room for each quoted party and each newly
-named actor.  Sentences inside a multi-sentence quotation are never taken
-alone; unquoted non-restrictive relative clauses (", who ...,") and "what he
-called the X" tails are dropped, since that is where editorial colour sits.
+Summaries are written by :mod:`qa.extractive_summary`; the text analysis both
+share (stemming, patterns, quotation and speaker structure) is in
+:mod:`qa.discourse`.
 
 Not handled: answers that need arithmetic or inference across sentences,
 coreference beyond "he/she said" after a named speaker, synonyms the
@@ -45,86 +43,34 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from qa.backend import TextSink
+from qa.discourse import (
+    AMOUNT_PATTERN,
+    DIGIT_PATTERN,
+    NAME_PATTERN,
+    NUMBER_WORDS,
+    QUOTE_CHARS,
+    REASON_PATTERN,
+    RELATIVE_CLAUSE,
+    STOPWORDS,
+    TIME_PATTERN,
+    TRAILING_PARTICIPLE,
+    WORD_PATTERN,
+    balanced_quotes,
+    content_terms,
+    document_structure,
+    has_number,
+    idf,
+    stem,
+)
 from qa.embed import Embedder, Vectors
+from qa.extractive_summary import summarize
 from qa.store import Store
 from qa.types import Document, Draft, DraftClaim, Hit, SentenceRef
 
-STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as into about over after
-    before between through during without within under above up down out off than then
-    so such is are was were be been being am do does did doing done have has had having
-    will would shall should can could may might must not no nor only own same too very
-    just also it its it's this that these those there here their them they he him his
-    she her hers we us our you your i me my mine what which who whom whose when where
-    why how whether all any both each few more most other some many much one ones said
-    says say according tell told get got make made take took give gave go went come came""".split()
-)
 QUESTION_WORDS = frozenset(
     """what which who whom whose when where why how did does do is are was were according""".split()
 )
-NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
-    eighty ninety hundred hundreds thousand thousands million millions billion billions
-    dozen dozens half several""".split()
-)
-TIME_PATTERN = re.compile(
-    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow"
-    r"|tonight|january|february|march|april|may|june|july|august|september|october|november"
-    r"|december|morning|afternoon|evening|night|week|weeks|month|months|year|years|ago"
-    r"|earlier|later|last|next|since|until|(1[89]|20)\d\d|\d{1,2}:\d\d|utc|gmt)\b",
-    re.IGNORECASE,
-)
-REASON_PATTERN = re.compile(
-    r"\b(because|due to|since|as a result|after|so that|in order to|amid|over concerns"
-    r"|reason|caused|cause|blamed|following|led to|fears?|concerns?|to avoid|to prevent)\b",
-    re.IGNORECASE,
-)
-ATTRIBUTION_PATTERN = re.compile(
-    r"\b(said|says|told|stated|added|announced|claimed|argued|warned|wrote|according to"
-    r"|reported|noted|explained|insisted|denied|confirmed|described|called)\b",
-    re.IGNORECASE,
-)
-NAME_PATTERN = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b")
-DIGIT_PATTERN = re.compile(r"\d")
-AMOUNT_PATTERN = re.compile(
-    r"[$€£¥]\s?\d|\d\s?%|\b\d[\d.,]*\s*(?:million|billion|thousand|percent|per cent|dollars?"
-    r"|euros?|pounds?|yen|yuan|rupees?)\b|\b(?:dollars?|euros?|pounds?)\b",
-    re.IGNORECASE,
-)
-WORD_PATTERN = re.compile(r"[^\W_][\w'’.-]*[^\W_]|[^\W_]")
-# Clause boundaries at which a long sentence may be cut without breaking a quote.
-CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+|\s+(?=[—–]\s)")
-RELATIVE_CLAUSE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]{3,160},\s+")
-TRAILING_PARTICIPLE = re.compile(
-    r",\s+(?:urging|saying|adding|citing|noting|calling|prompting|describing)\b[^“”\"]*(?=[.!?]$)"
-)
-QUOTE_CHARS = '"“”'
-REPORTED_WORDING = re.compile(
-    r"\s+(?:to\s+\w+\s+)?what\s+(?:he|she|they|it)\s+(?:named|called|termed|dubbed|described as)"
-    r"\b[^“”\",;]*(?=[.!?]$)"
-)
-ATTRIBUTION_VERBS = (
-    r"said|says|say|told|tells|stated|states|added|adds|announced|claimed|claims|argued|argues"
-    r"|warned|warns|wrote|writes|tweeted|tweets|remarked|noted|notes|explained|insisted|denied"
-    r"|confirmed|stressed|replied|responded|commented|continued|emphasi[sz]ed|observed"
-    r"|pointed out|went on to add|alleged|alleges|described|expressed|called|termed|reported"
-    r"|read|opposed|disagreed|criticised|criticized|urged|asked|acknowledged|admitted"
-)
-NAME = r"[A-Z][\w.’'-]*(?:\s+(?:of\s+|for\s+|de\s+|van\s+|von\s+)?[A-Z][\w.’'-]*)*"
-PRONOUN_ATTRIBUTION = re.compile(
-    rf"(?:^|[,;”\"])\s*(?:he|she|they|it)\s+(?:\w+\s+)?(?:{ATTRIBUTION_VERBS})\b", re.IGNORECASE
-)
-NAME_BEFORE_VERB = re.compile(
-    rf"({NAME})(?:,[^,]{{2,160}},|(?:\s+[a-z]+){{1,2}}(?=\s+(?:has|had|have)\b))?\s+"
-    rf"(?:(?:has|have|had|also|then|later|further|publicly|on \w+)\s+)*"
-    rf"(?:{ATTRIBUTION_VERBS})\b"
-)
-VERB_BEFORE_NAME = re.compile(rf"\b(?:said|says|tweeted|wrote|added|according to)\s+({NAME})")
-COLON_QUOTE = re.compile(rf"^\W*({NAME})[^:“\"]*:\s*[“\"]")
 SPEAKER_QUESTION = re.compile(
     r"\b(?:did|does|do|has|have|had)\s+(.+?)\s+(?:each\s+|also\s+)?"
     r"(say|tell|respond|react|describe|explain|argue|claim|make|allege|announce|write|tweet"
@@ -132,42 +78,6 @@ SPEAKER_QUESTION = re.compile(
     re.IGNORECASE,
 )
 ACCORDING_QUESTION = re.compile(r"\baccording to\s+([^,?]+)", re.IGNORECASE)
-NOT_NAMES = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday january february march april
-    may june july august september october november december the a an on in at this that
-    while although but and as after before when during last however according no""".split()
-)
-
-
-def stem(word: str) -> str:
-    word = word.lower().strip("'’.-").replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    for suffix in (
-        "ingly",
-        "edly",
-        "ations",
-        "ation",
-        "ings",
-        "ing",
-        "ied",
-        "ies",
-        "ed",
-        "es",
-        "s",
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word
-
-
-def content_terms(text: str) -> list[str]:
-    return [
-        stem(word)
-        for word in WORD_PATTERN.findall(text)
-        if word.lower().replace("’", "'") not in STOPWORDS and len(word) > 1
-    ]
 
 
 def question_type(question: str) -> str:
@@ -257,12 +167,12 @@ class ExtractiveBackend:
         question_vector = self.embedder.embed([question])[0]
         q_terms = set(content_terms(question))
         q_pairs = _word_pairs(question)
-        idf = _idf([candidate.terms for candidate in candidates])
-        q_weight = sum(idf.get(term, _max_idf(idf)) for term in q_terms) or 1.0
+        weights = idf([candidate.terms for candidate in candidates])
+        q_weight = sum(weights.get(term, _max_idf(weights)) for term in q_terms) or 1.0
         for candidate in candidates:
             candidate.dense = float(candidate.vector @ question_vector)
             matched = q_terms & candidate.terms
-            candidate.overlap = sum(idf[term] for term in matched) / q_weight
+            candidate.overlap = sum(weights[term] for term in matched) / q_weight
             candidate.score = (
                 0.6 * candidate.dense
                 + 0.4 * candidate.overlap
@@ -373,7 +283,7 @@ class ExtractiveBackend:
             return not any(
                 _counts(c.text, nouns) for c in ranked[:5] if c.score >= 0.7 * best.score
             )
-        if kind == "number" and not any(_has_number(c.text) for c in top):
+        if kind == "number" and not any(has_number(c.text) for c in top):
             return True
         if lowered.startswith("when"):
             # A time in the clause that holds the question's own event, not anywhere nearby.
@@ -572,68 +482,12 @@ class ExtractiveBackend:
             trimmed,
         )
         trimmed = re.sub(r"\s+,", ",", re.sub(r"\s{2,}", " ", trimmed))
-        return trimmed if _balanced_quotes(trimmed) else text
+        return trimmed if balanced_quotes(trimmed) else text
 
     # -- summarising ----------------------------------------------------------
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
-        pool: list[tuple[Document, int]] = []
-        for document in documents:
-            inside = _quoted_sentences(document)
-            # A sentence in the middle of a quotation has no quote marks of its own, so
-            # taken alone it would put the speaker's words in the summary's voice.
-            pool.extend(
-                (document, index)
-                for index in range(len(document.sentences))
-                if _summary_worthy(document.sentences[index].text) and not inside[index]
-            )
-        if not pool:
-            return Draft(claims=[])
-        vectors = np.stack(
-            [self._sentence_vectors(document)[index] for document, index in pool]
-        ).astype(np.float32)
-        centroid = vectors.mean(axis=0)
-        centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
-        centrality = vectors @ centroid
-        relevance: list[float] = []
-        speakers: list[str] = []
-        for (document, index), central in zip(pool, centrality, strict=True):
-            text = document.sentences[index].text
-            position = index / max(len(document.sentences), 1)
-            score = float(central) + 0.25 * (1.0 - position) ** 2
-            if ATTRIBUTION_PATTERN.search(text):
-                score += 0.08
-            if _is_bare_quote(text):
-                score -= 0.15
-            relevance.append(score)
-            speakers.append(_speaker(text))
-        names = [_names(document.sentences[index].text) for document, index in pool]
-        chosen: list[int] = []
-        similarity = vectors @ vectors.T
-        represented: set[str] = set()
-        while len(chosen) < min(sentences, len(pool)):
-            best_index, best_value = -1, -math.inf
-            for i in range(len(pool)):
-                if i in chosen:
-                    continue
-                redundancy = max((float(similarity[i, j]) for j in chosen), default=0.0)
-                value = 0.7 * relevance[i] - 0.3 * redundancy
-                if speakers[i] and speakers[i] not in represented:
-                    value += 0.1
-                # Each new actor named widens the summary to another side of the story.
-                value += 0.04 * min(len(names[i] - represented), 3)
-                if value > best_value:
-                    best_index, best_value = i, value
-            chosen.append(best_index)
-            represented |= names[best_index]
-            if speakers[best_index]:
-                represented.add(speakers[best_index])
-        claims = []
-        for i in sorted(chosen, key=lambda i: (documents.index(pool[i][0]), pool[i][1])):
-            document, index = pool[i]
-            text = _neutralise(document.sentences[index].text)
-            claims.append(DraftClaim(text, [SentenceRef(document.id, index)]))
-        return Draft(claims=claims)
+        return summarize(documents, sentences, self._sentence_vectors, self.embedder.embed)
 
 
 def question_parts(question: str) -> list[str]:
@@ -719,28 +573,13 @@ def _counts(text: str, nouns: set[str]) -> bool:
     return False
 
 
-def _idf(term_sets: Sequence[set[str]]) -> dict[str, float]:
-    counts: dict[str, int] = {}
-    for terms in term_sets:
-        for term in terms:
-            counts[term] = counts.get(term, 0) + 1
-    total = len(term_sets)
-    return {term: math.log(1 + total / count) for term, count in counts.items()}
-
-
 def _max_idf(idf: Mapping[str, float]) -> float:
     return max(idf.values(), default=1.0)
 
 
-def _has_number(text: str) -> bool:
-    return bool(DIGIT_PATTERN.search(text)) or any(
-        word.lower() in NUMBER_WORDS for word in WORD_PATTERN.findall(text)
-    )
-
-
 def _type_bonus(kind: str, text: str) -> float:
     if kind == "number":
-        return 1.0 if _has_number(text) else 0.0
+        return 1.0 if has_number(text) else 0.0
     if kind == "when":
         return 1.0 if TIME_PATTERN.search(text) else 0.0
     if kind == "why":
@@ -757,179 +596,3 @@ def _type_bonus(kind: str, text: str) -> float:
 
 def _similarity(a: Candidate, b: Candidate) -> float:
     return float(a.vector @ b.vector)
-
-
-def _balanced_quotes(text: str) -> bool:
-    return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
-
-
-def _summary_worthy(text: str) -> bool:
-    words = text.split()
-    # Datelines and pull-quote attributions carry no claim of their own.
-    return len(words) >= 6 and not text.lstrip().startswith(("–", "—"))
-
-
-def _is_bare_quote(text: str) -> bool:
-    """A quotation with no speaker in the sentence cannot stand alone in a summary."""
-    stripped = text.strip()
-    return stripped[:1] in QUOTE_CHARS and not ATTRIBUTION_PATTERN.search(stripped)
-
-
-def _speaker(text: str) -> str:
-    """The name an attribution names ("X said", "said X", "according to X"), if any."""
-    outside = re.sub(r"[“\"][^”\"]*[”\"]", " ", text)
-    match = re.search(
-        r"([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)\s+(?:said|says|told|added|stated|wrote|warned)\b"
-        r"|\b(?:said|according to)\s+([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)",
-        outside,
-    )
-    if not match:
-        return ""
-    name = match.group(1) or match.group(2) or ""
-    return name.split()[-1].lower()
-
-
-def _quoted_sentences(document: Document) -> list[bool]:
-    """Per sentence: whether it starts inside a quotation opened by an earlier sentence."""
-    result: list[bool] = []
-    inside = False
-    for i, sentence in enumerate(document.sentences):
-        if i and "\n" in document.text[document.sentences[i - 1].end : sentence.start]:
-            inside = False
-        result.append(inside)
-        inside = _ends_inside_quote(sentence.text, inside)
-    return result
-
-
-def _names(text: str) -> set[str]:
-    """Capitalised names outside quotes, by last word, skipping the sentence's first word."""
-    outside = _outside_quotes(text)
-    found = set()
-    for match in re.finditer(NAME, outside):
-        name = _clean_name(match.group())
-        if name and (match.start() > 0 or len(name.split()) > 1):
-            found.add(name.split()[-1].lower())
-    return found
-
-
-def _neutralise(text: str) -> str:
-    """Drop unquoted non-restrictive relative clauses, the usual seat of editorial colour.
-
-    Also drop "to correct what he called the X" tails: reported wording without
-    quote marks, which would otherwise read as the summary's own description.
-    """
-    trimmed = RELATIVE_CLAUSE.sub(" ", text)
-    trimmed = REPORTED_WORDING.sub("", trimmed)
-    trimmed = re.sub(r"\s+,", ",", re.sub(r"\s{2,}", " ", trimmed))
-    return trimmed if _balanced_quotes(trimmed) else text
-
-
-# -- document structure: paragraphs, quotations and who is speaking ------------
-
-
-@dataclass
-class Structure:
-    """Per sentence of one document: its paragraph, quotation unit and speaker ("" if none)."""
-
-    paragraph: list[int]
-    unit: list[int]
-    speaker: list[str]
-    # The attribution's own words ("Russell Zimmerman, executive director of ..."), which
-    # often name the speaker's organisation when the question uses that instead.
-    context: list[str]
-
-
-def _outside_quotes(text: str) -> str:
-    return re.sub(r"“[^”]*”?|\"[^\"]*\"?", " ", text)
-
-
-def _ends_inside_quote(text: str, inside: bool) -> bool:
-    """Whether a quotation is still open after ``text``, given whether one was open before."""
-    for char in text:
-        if char == "“":
-            inside = True
-        elif char == "”":
-            inside = False
-        elif char == '"':
-            inside = not inside
-    return inside
-
-
-def _clean_name(name: str) -> str:
-    words = re.sub(r"[’']s\b|[.,]$", "", name).split()
-    while words and words[0].lower().strip(",.") in NOT_NAMES:
-        words = words[1:]
-    return " ".join(words)
-
-
-def _attributed_name(text: str) -> str:
-    """The speaker an attribution names: "X said", "said X", "according to X", "X ...: "..."."""
-    outside = _outside_quotes(text)
-    if PRONOUN_ATTRIBUTION.search(outside):
-        return ""
-    for pattern in (NAME_BEFORE_VERB, VERB_BEFORE_NAME):
-        for match in pattern.finditer(outside):
-            name = _clean_name(match.group(1))
-            if name and name.lower() not in STOPWORDS:
-                return name
-    colon = COLON_QUOTE.search(text)
-    if colon:
-        return _clean_name(colon.group(1))
-    if re.search(rf"\b(?:{ATTRIBUTION_VERBS})\b", outside):
-        for match in re.finditer(NAME, outside):
-            name = _clean_name(match.group())
-            if name:
-                return name
-    return ""
-
-
-def document_structure(document: Document) -> Structure:
-    sentences = document.sentences
-    paragraph: list[int] = []
-    current = 0
-    for i, sentence in enumerate(sentences):
-        if i and "\n" in document.text[sentences[i - 1].end : sentence.start]:
-            current += 1
-        paragraph.append(current)
-    speaker = [_attributed_name(sentence.text) for sentence in sentences]
-    context = [_outside_quotes(s.text) if speaker[i] else "" for i, s in enumerate(sentences)]
-    for i, sentence in enumerate(sentences):
-        # "He said ..." speaks for whoever the previous sentence quoted or named first.
-        if not speaker[i] and i and PRONOUN_ATTRIBUTION.search(_outside_quotes(sentence.text)):
-            previous = sentences[i - 1].text
-            names = [_clean_name(m.group()) for m in re.finditer(NAME, _outside_quotes(previous))]
-            speaker[i] = speaker[i - 1] or next((n for n in names if n), "")
-            context[i] = context[i - 1] or speaker[i]
-    unit = [0] * len(sentences)
-    inside = False
-    for i in range(1, len(sentences)):
-        text, before = sentences[i].text, sentences[i - 1].text
-        inside = _ends_inside_quote(
-            before, inside if paragraph[i - 1] == paragraph[i - 2] else False
-        )
-        same = paragraph[i] == paragraph[i - 1]
-        has_quote = any(char in text for char in QUOTE_CHARS)
-        linked = (
-            same
-            and (
-                inside
-                # A quotation carried on in the next sentence of the paragraph.
-                or (text.lstrip()[:1] in QUOTE_CHARS and not speaker[i] and bool(speaker[i - 1]))
-                # A quotation whose speaker is named only after it closes.
-                or (
-                    not has_quote
-                    and bool(speaker[i])
-                    and not speaker[i - 1]
-                    and any(char in before for char in QUOTE_CHARS)
-                )
-            )
-        )
-        unit[i] = unit[i - 1] if linked else unit[i - 1] + 1
-    for group in set(unit):
-        members = [i for i in range(len(sentences)) if unit[i] == group]
-        first = next((i for i in members if speaker[i]), None)
-        if first is not None:
-            for i in members:
-                speaker[i] = speaker[i] or speaker[first]
-                context[i] = context[i] or context[first]
-    return Structure(paragraph, unit, speaker, context)

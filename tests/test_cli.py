@@ -259,7 +259,8 @@ def test_eval_check_accepts_the_bundled_dataset_and_rejects_a_broken_one(tmp_pat
     shutil.copytree(eval_dir, broken)
     with (broken / "gold.jsonl").open("a") as gold:
         gold.write('{"article": "00_ceasefire_caveats.txt", "id": "00-q99", "question": "?", ')
-        gold.write('"gold_facts": ["a fact that is not there"], "answerable": true, "kind": "list"}\n')
+        gold.write('"gold_facts": ["a fact that is not there"], "answerable": true, ')
+        gold.write('"kind": "list"}\n')
     code, out, err = run("eval", str(broken), "--check")
     assert code == 1
     assert "00-q99" in out and "not in" in out

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from qa.extractive import (
-    _counts,
-    _neutralise,
-    _quoted_sentences,
-    document_structure,
-    question_parts,
-    question_speakers,
-    question_type,
-    stem,
-)
+from qa.discourse import document_structure, quoted_sentences, stem
+from qa.extractive import _counts, question_parts, question_speakers, question_type
+from qa.extractive_summary import neutralise
 from qa.types import Document, Sentence
 
 
@@ -56,7 +49,7 @@ def test_quotations_are_attributed_to_their_speaker() -> None:
 
 
 def test_sentences_inside_a_quotation_are_marked() -> None:
-    assert _quoted_sentences(QUOTED) == [
+    assert quoted_sentences(QUOTED) == [
         False,
         False,
         False,
@@ -105,4 +98,4 @@ def test_counts_need_the_counted_thing() -> None:
 
 def test_reported_wording_is_dropped_from_summaries() -> None:
     text = "Macron called for action to correct what he named the crisis of fires in Brazil."
-    assert _neutralise(text) == "Macron called for action."
+    assert neutralise(text) == "Macron called for action."

@@ -1,0 +1,310 @@
+"""Shared text analysis for the offline engine: words, patterns and a document's discourse.
+
+Used by the extractive answerer (:mod:`qa.extractive`) and summariser
+(:mod:`qa.extractive_summary`); it imports nothing else from qa but
+:mod:`qa.types`.
+
+Handled: a light suffix stemmer and content terms; patterns for times, reasons,
+amounts, attributions and names; per document, the paragraph of each sentence,
+which sentences start inside a quotation opened earlier, which sentences form
+one quotation unit, and who is speaking in each (``X said``, ``said X``,
+``according to X``, ``X ...: "...``, a ``He said`` that follows a named speaker,
+a quotation whose speaker is named only after it closes); the actors a
+sentence names outside quotes.
+
+Not handled: coreference beyond ``he/she/they said`` right after a named
+speaker, single-quote quotations (apostrophes make them ambiguous), speakers
+named only by a common noun ("the official said"), and names written in lower
+case.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.types import Document
+
+STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as into about over after
+    before between through during without within under above up down out off than then
+    so such is are was were be been being am do does did doing done have has had having
+    will would shall should can could may might must not no nor only own same too very
+    just also it its it's this that these those there here their them they he him his
+    she her hers we us our you your i me my mine what which who whom whose when where
+    why how whether all any both each few more most other some many much one ones said
+    says say according tell told get got make made take took give gave go went come came""".split()
+)
+
+NUMBER_WORDS = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
+    eighty ninety hundred hundreds thousand thousands million millions billion billions
+    dozen dozens half several""".split()
+)
+TIME_PATTERN = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow"
+    r"|tonight|january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|morning|afternoon|evening|night|week|weeks|month|months|year|years|ago"
+    r"|earlier|later|last|next|since|until|(1[89]|20)\d\d|\d{1,2}:\d\d|utc|gmt)\b",
+    re.IGNORECASE,
+)
+REASON_PATTERN = re.compile(
+    r"\b(because|due to|since|as a result|after|so that|in order to|amid|over concerns"
+    r"|reason|caused|cause|blamed|following|led to|fears?|concerns?|to avoid|to prevent)\b",
+    re.IGNORECASE,
+)
+ATTRIBUTION_PATTERN = re.compile(
+    r"\b(said|says|told|stated|added|announced|claimed|argued|warned|wrote|according to"
+    r"|reported|noted|explained|insisted|denied|confirmed|described|called)\b",
+    re.IGNORECASE,
+)
+NAME_PATTERN = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+\b")
+DIGIT_PATTERN = re.compile(r"\d")
+AMOUNT_PATTERN = re.compile(
+    r"[$€£¥]\s?\d|\d\s?%|\b\d[\d.,]*\s*(?:million|billion|thousand|percent|per cent|dollars?"
+    r"|euros?|pounds?|yen|yuan|rupees?)\b|\b(?:dollars?|euros?|pounds?)\b",
+    re.IGNORECASE,
+)
+WORD_PATTERN = re.compile(r"[^\W_][\w'’.-]*[^\W_]|[^\W_]")
+# Clause boundaries at which a long sentence may be cut without breaking a quote.
+CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+|\s+(?=[—–]\s)")
+RELATIVE_CLAUSE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]{3,160},\s+")
+TRAILING_PARTICIPLE = re.compile(
+    r",\s+(?:urging|saying|adding|citing|noting|calling|prompting|describing)\b[^“”\"]*(?=[.!?]$)"
+)
+QUOTE_CHARS = '"“”'
+REPORTED_WORDING = re.compile(
+    r"\s+(?:to\s+\w+\s+)?what\s+(?:he|she|they|it)\s+(?:named|called|termed|dubbed|described as)"
+    r"\b[^“”\",;]*(?=[.!?]$)"
+)
+ATTRIBUTION_VERBS = (
+    r"said|says|say|told|tells|stated|states|added|adds|announced|claimed|claims|argued|argues"
+    r"|warned|warns|wrote|writes|tweeted|tweets|remarked|noted|notes|explained|insisted|denied"
+    r"|confirmed|stressed|replied|responded|commented|continued|emphasi[sz]ed|observed"
+    r"|pointed out|went on to add|alleged|alleges|described|expressed|called|termed|reported"
+    r"|read|opposed|disagreed|criticised|criticized|urged|asked|acknowledged|admitted"
+)
+NAME = r"[A-Z][\w.’'-]*(?:\s+(?:of\s+|for\s+|de\s+|van\s+|von\s+)?[A-Z][\w.’'-]*)*"
+PRONOUN_ATTRIBUTION = re.compile(
+    rf"(?:^|[,;”\"])\s*(?:he|she|they|it)\s+(?:\w+\s+)?(?:{ATTRIBUTION_VERBS})\b", re.IGNORECASE
+)
+NAME_BEFORE_VERB = re.compile(
+    rf"({NAME})(?:,[^,]{{2,160}},|(?:\s+[a-z]+){{1,2}}(?=\s+(?:has|had|have)\b))?\s+"
+    rf"(?:(?:has|have|had|also|then|later|further|publicly|on \w+)\s+)*"
+    rf"(?:{ATTRIBUTION_VERBS})\b"
+)
+# "Jo Anne Van Tilburg of the University of California, Los Angeles disagreed": the
+# speaker is the name before the affiliation, not the place that ends it.
+AFFILIATED_SPEAKER = re.compile(
+    rf"^\W*({NAME}\s+[A-Z][\w.’'-]*)\s+(?:of|from|at)\s+the\s+[^“\"”;]{{2,80}}?\s+"
+    rf"(?:{ATTRIBUTION_VERBS})\b"
+)
+VERB_BEFORE_NAME = re.compile(rf"\b(?:said|says|tweeted|wrote|added|according to)\s+({NAME})")
+COLON_QUOTE = re.compile(rf"^\W*({NAME})[^:“\"]*:\s*[“\"]")
+
+NOT_NAMES = frozenset(
+    """monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december the a an on in at this that
+    while although but and as after before when during last however according no""".split()
+)
+
+
+def stem(word: str) -> str:
+    word = word.lower().strip("'’.-").replace("’", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    for suffix in (
+        "ingly",
+        "edly",
+        "ations",
+        "ation",
+        "ings",
+        "ing",
+        "ied",
+        "ies",
+        "ed",
+        "es",
+        "s",
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word
+
+
+def content_terms(text: str) -> list[str]:
+    return [
+        stem(word)
+        for word in WORD_PATTERN.findall(text)
+        if word.lower().replace("’", "'") not in STOPWORDS and len(word) > 1
+    ]
+
+
+def idf(term_sets: Sequence[set[str]]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for terms in term_sets:
+        for term in terms:
+            counts[term] = counts.get(term, 0) + 1
+    total = len(term_sets)
+    return {term: math.log(1 + total / count) for term, count in counts.items()}
+
+
+def has_number(text: str) -> bool:
+    return bool(DIGIT_PATTERN.search(text)) or any(
+        word.lower() in NUMBER_WORDS for word in WORD_PATTERN.findall(text)
+    )
+
+
+def balanced_quotes(text: str) -> bool:
+    return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
+
+
+def speaker_key(text: str) -> str:
+    """The name an attribution names ("X said", "said X", "according to X"), if any."""
+    outside = re.sub(r"[“\"][^”\"]*[”\"]", " ", text)
+    match = re.search(
+        r"([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)\s+(?:said|says|told|added|stated|wrote|warned)\b"
+        r"|\b(?:said|according to)\s+([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)",
+        outside,
+    )
+    if not match:
+        return ""
+    name = match.group(1) or match.group(2) or ""
+    return name.split()[-1].lower()
+
+
+def quoted_sentences(document: Document) -> list[bool]:
+    """Per sentence: whether it starts inside a quotation opened by an earlier sentence."""
+    result: list[bool] = []
+    inside = False
+    for i, sentence in enumerate(document.sentences):
+        if i and "\n" in document.text[document.sentences[i - 1].end : sentence.start]:
+            inside = False
+        result.append(inside)
+        inside = ends_inside_quote(sentence.text, inside)
+    return result
+
+
+def actor_names(text: str) -> set[str]:
+    """Capitalised names outside quotes, by last word, skipping the sentence's first word."""
+    outside = outside_quotes(text)
+    found = set()
+    for match in re.finditer(NAME, outside):
+        name = clean_name(match.group())
+        if name and (match.start() > 0 or len(name.split()) > 1):
+            found.add(name.split()[-1].lower())
+    return found
+
+
+# -- document structure: paragraphs, quotations and who is speaking ------------
+
+
+@dataclass
+class Structure:
+    """Per sentence of one document: its paragraph, quotation unit and speaker ("" if none)."""
+
+    paragraph: list[int]
+    unit: list[int]
+    speaker: list[str]
+    # The attribution's own words ("Russell Zimmerman, executive director of ..."), which
+    # often name the speaker's organisation when the question uses that instead.
+    context: list[str]
+
+
+def outside_quotes(text: str) -> str:
+    return re.sub(r"“[^”]*”?|\"[^\"]*\"?", " ", text)
+
+
+def ends_inside_quote(text: str, inside: bool) -> bool:
+    """Whether a quotation is still open after ``text``, given whether one was open before."""
+    for char in text:
+        if char == "“":
+            inside = True
+        elif char == "”":
+            inside = False
+        elif char == '"':
+            inside = not inside
+    return inside
+
+
+def clean_name(name: str) -> str:
+    words = re.sub(r"[’']s\b|[.,]$", "", name).split()
+    while words and words[0].lower().strip(",.") in NOT_NAMES:
+        words = words[1:]
+    return " ".join(words)
+
+
+def attributed_name(text: str) -> str:
+    """The speaker an attribution names: "X said", "said X", "according to X", "X ...: "..."."""
+    outside = outside_quotes(text)
+    if PRONOUN_ATTRIBUTION.search(outside):
+        return ""
+    for pattern in (AFFILIATED_SPEAKER, NAME_BEFORE_VERB, VERB_BEFORE_NAME):
+        for match in pattern.finditer(outside):
+            name = clean_name(match.group(1))
+            if name and name.lower() not in STOPWORDS:
+                return name
+    colon = COLON_QUOTE.search(text)
+    if colon:
+        return clean_name(colon.group(1))
+    if re.search(rf"\b(?:{ATTRIBUTION_VERBS})\b", outside):
+        for match in re.finditer(NAME, outside):
+            name = clean_name(match.group())
+            if name:
+                return name
+    return ""
+
+
+def document_structure(document: Document) -> Structure:
+    sentences = document.sentences
+    paragraph: list[int] = []
+    current = 0
+    for i, sentence in enumerate(sentences):
+        if i and "\n" in document.text[sentences[i - 1].end : sentence.start]:
+            current += 1
+        paragraph.append(current)
+    speaker = [attributed_name(sentence.text) for sentence in sentences]
+    context = [outside_quotes(s.text) if speaker[i] else "" for i, s in enumerate(sentences)]
+    for i, sentence in enumerate(sentences):
+        # "He said ..." speaks for whoever the previous sentence quoted or named first.
+        if not speaker[i] and i and PRONOUN_ATTRIBUTION.search(outside_quotes(sentence.text)):
+            previous = sentences[i - 1].text
+            names = [clean_name(m.group()) for m in re.finditer(NAME, outside_quotes(previous))]
+            speaker[i] = speaker[i - 1] or next((n for n in names if n), "")
+            context[i] = context[i - 1] or speaker[i]
+    unit = [0] * len(sentences)
+    inside = False
+    for i in range(1, len(sentences)):
+        text, before = sentences[i].text, sentences[i - 1].text
+        inside = ends_inside_quote(
+            before, inside if paragraph[i - 1] == paragraph[i - 2] else False
+        )
+        same = paragraph[i] == paragraph[i - 1]
+        has_quote = any(char in text for char in QUOTE_CHARS)
+        linked = (
+            same
+            and (
+                inside
+                # A quotation carried on in the next sentence of the paragraph.
+                or (text.lstrip()[:1] in QUOTE_CHARS and not speaker[i] and bool(speaker[i - 1]))
+                # A quotation whose speaker is named only after it closes.
+                or (
+                    not has_quote
+                    and bool(speaker[i])
+                    and not speaker[i - 1]
+                    and any(char in before for char in QUOTE_CHARS)
+                )
+            )
+        )
+        unit[i] = unit[i - 1] if linked else unit[i - 1] + 1
+    for group in set(unit):
+        members = [i for i in range(len(sentences)) if unit[i] == group]
+        first = next((i for i in members if speaker[i]), None)
+        if first is not None:
+            for i in members:
+                speaker[i] = speaker[i] or speaker[first]
+                context[i] = context[i] or context[first]
+    return Structure(paragraph, unit, speaker, context)
