@@ -54,6 +54,7 @@ def ask(
             backend=engine.name,
             usage=draft.usage,
             dropped_citations=[*draft.dropped_citations, *dropped],
+            run=draft.run,
             timings={
                 "retrieve_s": retrieved - started,
                 "answer_s": finished - retrieved,

@@ -8,9 +8,11 @@ The checks are mechanical, not semantic: an id must name an item that was in
 the prompt (else it is dropped and reported), a claim needs at least one valid
 id (else it is flagged unsupported), and text inside double quotes (straight
 or curly) must occur in one of the cited sentences after normalising quotes,
-dashes, whitespace and case (else it is flagged). Whether a cited sentence
-really supports a paraphrase is not judged; single straight quotes are not
-treated as quotation marks because they double as apostrophes.
+dashes, whitespace and case (else it is flagged). A claim whose content words
+are mostly absent from its cited sentences is flagged too: a cheap lexical
+test that catches a citation pointing at an unrelated sentence. Whether a
+cited sentence really entails a paraphrase is not judged; single straight
+quotes are not treated as quotation marks because they double as apostrophes.
 """
 
 from __future__ import annotations
@@ -237,10 +239,16 @@ def parse_inline_reply(text: str) -> ParsedReply:
 def _finish(
     abstained: bool, claims: list[RawClaim], form: Literal["json", "inline"]
 ) -> ParsedReply:
-    kept = [claim for claim in claims if claim.text and not is_sentinel(claim.text)]
-    said_sentinel = len(kept) < len([claim for claim in claims if claim.text])
-    if abstained or (said_sentinel and not kept):
-        # The model declared it cannot answer; claims next to that declaration are not kept.
+    # A claim without a single word ("...", "-") is a copied placeholder, not a claim.
+    worded = [claim for claim in claims if re.search(r"\w", claim.text)]
+    kept = [claim for claim in worded if not is_sentinel(claim.text)]
+    said_sentinel = len(kept) < len(worded)
+    # Well-formed JSON with no claims is the model saying it has nothing to cite.
+    nothing = form == "json" and not kept
+    # A flag that contradicts cited claims loses to them (small models set "abstained": true
+    # before writing real claims); uncited claims beside it only explain the abstention.
+    flagged = abstained and not any(claim.ids for claim in kept)
+    if flagged or nothing or (said_sentinel and not kept):
         return ParsedReply(abstained=True, claims=(), form=form)
     return ParsedReply(abstained=False, claims=tuple(kept), form=form)
 
@@ -254,13 +262,13 @@ def parse_reply(text: str) -> ParsedReply:
 
 
 def find_quotes(text: str) -> list[str]:
-    quotes: list[str] = []
+    found: list[tuple[int, str]] = []
     for pattern in _QUOTES:
         for match in pattern.finditer(text):
             quote = match.group(1).strip()
             if re.search(r"\w", quote):
-                quotes.append(quote)
-    return quotes
+                found.append((match.start(), quote))
+    return [quote for _, quote in sorted(found)]
 
 
 def quote_in(quote: str, texts: Sequence[str]) -> bool:
@@ -283,6 +291,29 @@ def quote_in(quote: str, texts: Sequence[str]) -> bool:
         else:
             return True
     return False
+
+
+# Below this share of its content words found in the cited text, a claim is flagged.
+MIN_SHARED_WORDS = 0.34
+_FUNCTION_WORDS = frozenset(
+    """that this with from have were been their there they which would could about after
+    also into over than them then what when where while will said says more most some
+    such only other these those being does just very""".split()
+)
+
+
+def _content_keys(text: str) -> set[str]:
+    """Content words cut to five letters, so "supported" meets "supporting"."""
+    words = re.findall(r"[^\W_]+", normalise(text))
+    return {word[:5] for word in words if len(word) >= 4 and word not in _FUNCTION_WORDS}
+
+
+def shared_word_share(claim: str, texts: Sequence[str]) -> float:
+    keys = _content_keys(claim)
+    if len(keys) < 4:
+        return 1.0  # too short to judge
+    cited = set().union(*(_content_keys(text) for text in texts)) if texts else set()
+    return len(keys & cited) / len(keys)
 
 
 def _as_id(raw: int | str) -> int | None:
@@ -321,6 +352,8 @@ def check_claims(
             for quote in find_quotes(claim.text):
                 if not quote_in(quote, texts):
                     problems.append(f"quote \u201c{quote}\u201d is not in the cited sentences")
+            if shared_word_share(claim.text, texts) < MIN_SHARED_WORDS:
+                problems.append("the cited sentences share few words with the claim")
         result.claims.append(
             DraftClaim(text=claim.text, refs=refs, unsupported=bool(problems), problems=problems)
         )

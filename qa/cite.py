@@ -58,7 +58,8 @@ def number_citations(
                 cited.append(numbers[ref])
         problems = list(draft_claim.problems)
         unsupported = draft_claim.unsupported or not cited
-        if not cited and "no valid citation" not in problems:
+        # A backend that already said why (e.g. "no citation") keeps its own wording.
+        if not cited and not problems:
             problems.append("no valid citation")
         claims.append(Claim(draft_claim.text, cited, unsupported, problems))
     return claims, citations, dropped

@@ -35,7 +35,7 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
 
 CollectionOption = Annotated[
-    str | None, typer.Option("--collection", "-c", help="Collection name [env: QA_COLLECTION].")
+    str | None, typer.Option("--collection", "-c", help="Collection name (env QA_COLLECTION).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 DocOption = Annotated[
@@ -43,17 +43,17 @@ DocOption = Annotated[
 ]
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", "-b", help="extractive (offline) or openai [env: QA_BACKEND]."),
+    typer.Option("--backend", "-b", help="extractive (offline) or openai (env QA_BACKEND)."),
 ]
-ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model [env: QA_MODEL].")]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model (env QA_MODEL).")]
 BaseUrlOption = Annotated[
     str | None,
-    typer.Option("--base-url", help="OpenAI-compatible endpoint [env: OPENAI_BASE_URL]."),
+    typer.Option("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)."),
 ]
 ContextOption = Annotated[
     int | None,
     typer.Option(
-        "--max-context-tokens", help="Prompt budget for evidence [env: QA_MAX_CONTEXT_TOKENS]."
+        "--max-context-tokens", help="Prompt budget for evidence (env QA_MAX_CONTEXT_TOKENS)."
     ),
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM response cache.")]
@@ -108,7 +108,7 @@ def ingest(
     collection: CollectionOption = None,
     chunk_tokens: Annotated[
         int | None,
-        typer.Option("--chunk-tokens", help="Token budget per chunk [env: QA_CHUNK_TOKENS]."),
+        typer.Option("--chunk-tokens", help="Token budget per chunk (env QA_CHUNK_TOKENS)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -186,18 +186,19 @@ def ask_command(
         print_json(answer.to_dict())
         return
     if stream:
+        # The stream shows the model's raw ids; the checked claims carry qa's citation numbers.
         sys.stdout.write("\n\n")
-    print_answer(answer, show_text=not stream)
+        stdout.print("[bold]Checked:[/]")
+    print_answer(answer)
     if verbose:
-        print_usage(answer.timings, answer.usage.to_dict())
+        print_usage(answer.timings, answer.usage.to_dict(), answer.run)
 
 
-def print_answer(answer: Answer, *, show_text: bool = True) -> None:
+def print_answer(answer: Answer) -> None:
     if answer.abstained:
         stdout.print(escape(answer.text))
         return
-    if show_text:
-        stdout.print(render_claims(answer.claims))
+    stdout.print(render_claims(answer.claims))
     print_citations(answer.citations, answer.dropped_citations, answer.claims)
 
 
@@ -231,9 +232,17 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
             stdout.print(f"  [red]flagged:[/] {escape('; '.join(claim.problems))}")
 
 
-def print_usage(timings: dict[str, float], usage: dict[str, int]) -> None:
-    timing = ", ".join(f"{name} {value:.3f}" for name, value in timings.items())
-    stderr.print(f"timings: {timing}")
+def print_usage(timings: dict[str, float], usage: dict[str, int], run: dict[str, Any]) -> None:
+    stderr.print("timings: " + ", ".join(f"{name} {value:.3f}" for name, value in timings.items()))
+    for call in run.get("calls", []):
+        stderr.print(
+            f"call {call['step']} ({call['mode']}): prompt {call['prompt_tokens']}, "
+            f"completion {call['completion_tokens']}"
+            + (" [cached]" if call["cached"] else "")
+            + f", {call['seconds']:.2f} s"
+        )
+    for fallback in run.get("fallbacks", []):
+        stderr.print(f"fallback: {escape(fallback)}")
     stderr.print("usage: " + ", ".join(f"{name} {value}" for name, value in usage.items()))
 
 
@@ -266,7 +275,7 @@ def summarize(
         return
     print_summary(summary)
     if verbose:
-        print_usage(summary.timings, summary.usage.to_dict())
+        print_usage(summary.timings, summary.usage.to_dict(), summary.run)
 
 
 def print_summary(summary: Summary) -> None:

@@ -88,7 +88,8 @@ _CONTEXT_WORDS = re.compile(
 )
 # Words in an error that blame the structured-output request rather than the server.
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar", re.I)
-_KEY_LIKE = re.compile(r"\b(sk|key|token)[-_][A-Za-z0-9*_\-]{6,}", re.IGNORECASE)
+# OpenAI-style keys, also the half-masked ones servers echo ("sk-abc***xyz").
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9*_\-]{6,}")
 _ANGLE = re.compile(r"<(?=\s*/?\s*(?:articles?|notes)\b)", re.IGNORECASE)
 
 # Modes that worked, per (endpoint, model): this process's memory of fallbacks.
@@ -120,6 +121,7 @@ class RunInfo:
     evidence_sentences: int = 0
     omitted_sentences: int = 0
     map_groups: int = 0
+    map_notes: int = 0
     fallbacks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +130,7 @@ class RunInfo:
             "evidence_sentences": self.evidence_sentences,
             "omitted_sentences": self.omitted_sentences,
             "map_groups": self.map_groups,
+            "map_notes": self.map_notes,
             "fallbacks": list(self.fallbacks),
         }
 
@@ -165,6 +168,8 @@ def display_url(url: str) -> str:
     """The endpoint as shown in messages: no user:password, query or fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")) or url
@@ -229,6 +234,22 @@ class OpenAIBackend:
         documents: Mapping[str, Document],
         on_text: TextSink | None = None,
     ) -> Draft:
+        draft = self._answer(question, hits, documents, on_text)
+        draft.run = self.last_run.to_dict()
+        return draft
+
+    def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
+        draft = self._summarize(documents, sentences)
+        draft.run = self.last_run.to_dict()
+        return draft
+
+    def _answer(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        documents: Mapping[str, Document],
+        on_text: TextSink | None,
+    ) -> Draft:
         self._start_run()
         units = self._hit_units(hits, documents)
         if not units:
@@ -244,17 +265,19 @@ class OpenAIBackend:
         checked = check_claims("answer", parsed.claims, evidence.items)
         return self._draft(checked, checked.dropped)
 
-    def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
+    def _summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         self._start_run()
         units = self._document_units(documents)
         if not units:
             return Draft(claims=[], usage=self._usage)
         prompt = load_prompt("summary")
         values: dict[str, str | int] = {"sentences": sentences}
-        whole = self._pack(prompt, values, "evidence", units, keep_order=True)
+        whole = self._pack(prompt, values, "evidence", units, warn_omitted=False)
         self.last_run.evidence_sentences = len(units)
         if whole.omitted == 0:
-            parsed = self._complete("summary", prompt, {**values, "evidence": whole.block})
+            parsed = self._complete(
+                "summary", prompt, {**values, "evidence": whole.block}, allow_abstain=False
+            )
             if parsed.abstained:
                 return Draft(claims=[], abstained=True, usage=self._usage)
             checked = check_claims("summary", parsed.claims, whole.items)
@@ -278,7 +301,7 @@ class OpenAIBackend:
         group = 0
         while remaining:
             group += 1
-            evidence = self._pack(map_prompt, map_values, "evidence", remaining, keep_order=True)
+            evidence = self._pack(map_prompt, map_values, "evidence", remaining, warn_omitted=False)
             remaining = remaining[evidence.used :]
             parsed = self._complete(
                 f"map {group}", map_prompt, {**map_values, "evidence": evidence.block}
@@ -287,16 +310,24 @@ class OpenAIBackend:
             dropped.extend(checked.dropped)
             notes.extend(self._notes(checked, len(notes)))
         self.last_run.map_groups = group
+        self.last_run.map_notes = len(notes)
         reduce_prompt = load_prompt("reduce")
         reduce_values: dict[str, str | int] = {"sentences": sentences}
         for round_number in range(1, 6):
             if not notes:
                 return Draft(claims=[], usage=self._usage, dropped_citations=dropped)
-            packed = self._pack(reduce_prompt, reduce_values, "notes", notes, keep_order=True)
+            packed = self._pack(reduce_prompt, reduce_values, "notes", notes, warn_omitted=False)
             if packed.omitted == 0:
                 parsed = self._complete(
-                    "reduce", reduce_prompt, {**reduce_values, "notes": packed.block}
+                    "reduce",
+                    reduce_prompt,
+                    {**reduce_values, "notes": packed.block},
+                    allow_abstain=False,
                 )
+                if parsed.abstained:
+                    return Draft(
+                        claims=[], abstained=True, usage=self._usage, dropped_citations=dropped
+                    )
                 checked = check_claims("summary", parsed.claims, packed.items)
                 return self._draft(checked, dropped + checked.dropped)
             # Too many notes for one prompt: condense them in batches and go again.
@@ -305,10 +336,13 @@ class OpenAIBackend:
             while rest:
                 batch += 1
                 label = f"reduce {round_number}.{batch}"
-                packed = self._pack(reduce_prompt, reduce_values, "notes", rest, keep_order=True)
+                packed = self._pack(reduce_prompt, reduce_values, "notes", rest, warn_omitted=False)
                 rest = rest[packed.used :]
                 parsed = self._complete(
-                    label, reduce_prompt, {**reduce_values, "notes": packed.block}
+                    label,
+                    reduce_prompt,
+                    {**reduce_values, "notes": packed.block},
+                    allow_abstain=False,
                 )
                 checked = check_claims(label, parsed.claims, packed.items)
                 dropped.extend(checked.dropped)
@@ -411,7 +445,7 @@ class OpenAIBackend:
         slot: str,
         units: Sequence[_Unit],
         *,
-        keep_order: bool = False,
+        warn_omitted: bool = True,
     ) -> _Evidence:
         """As many whole units as fit the prompt budget, taken from the front of ``units``.
 
@@ -420,7 +454,8 @@ class OpenAIBackend:
         """
         budget = self.settings.max_context_tokens
         longest = max(
-            (load_prompt("format_json").text(), load_prompt("format_inline").text()), key=len
+            (load_prompt("format_json").text(), load_prompt("format_inline").text()),
+            key=self.count_tokens,
         )
         base = self._prompt_tokens(prompt.messages(**values, format=longest, **{slot: ""}))
         room = budget - base
@@ -428,10 +463,12 @@ class OpenAIBackend:
         cost = 0
         headers: set[str] = set()
         width = len(str(len(units)))
+        first = 0
         for unit in units:
             line = self.count_tokens(f"[{'9' * width}] {_clean_line(unit.text)}\n")
             if unit.header and unit.header not in headers:
                 line += self.count_tokens(f"{unit.header}\n</article>\n")
+            first = first or line
             if cost + line > room:
                 break
             chosen.append(unit)
@@ -445,14 +482,15 @@ class OpenAIBackend:
                 break
             chosen.pop()
         if not chosen:
+            needed = base + first + 16
             raise ConfigError(
                 f"--max-context-tokens {budget} leaves no room for evidence: the {prompt.name} "
                 f"prompt and the first sentence need more",
-                fix=f"raise --max-context-tokens / QA_MAX_CONTEXT_TOKENS above {base + cost + 64}",
+                fix=f"raise --max-context-tokens / QA_MAX_CONTEXT_TOKENS to {needed} or more",
             )
         block, items = self._render(chosen)
         omitted = len(units) - len(chosen)
-        if omitted and not keep_order:
+        if omitted and warn_omitted:
             log.warning(
                 "%d of %d evidence sentences left out to fit %d tokens", omitted, len(units), budget
             )
@@ -489,13 +527,21 @@ class OpenAIBackend:
         prompt: Prompt,
         values: Mapping[str, str | int],
         on_text: TextSink | None = None,
+        *,
+        allow_abstain: bool = True,
     ) -> ParsedReply:
-        """One logical model call: tries the output forms in turn until one parses."""
+        """One logical model call: tries the output forms in turn until one parses.
+
+        With ``allow_abstain`` False (a summary, where "cannot answer" makes no
+        sense) an abstention counts as unusable and the next form is tried; it is
+        returned only when no form gives claims.
+        """
         formats = {
             "json": load_prompt("format_json").text(),
             "inline": load_prompt("format_inline").text(),
         }
         invalid: list[str] = []
+        abstention: tuple[ParsedReply, _Reply, Mode] | None = None
         streaming = on_text is not None
         for mode in self._modes(streaming):
             form = "inline" if mode == "text" else "json"
@@ -506,7 +552,13 @@ class OpenAIBackend:
                 self.last_run.fallbacks.append(f"{step}: {mode} rejected ({rejected})")
                 log.info("%s at %s rejected %s: %s", self.model, self.endpoint, mode, rejected)
                 continue
+            log.debug("%s reply (%s): %.2000r", step, mode, reply.text)
             parsed = parse_json_reply(reply.text) if mode != "text" else parse_reply(reply.text)
+            if parsed is not None and parsed.abstained and not allow_abstain:
+                abstention = abstention or (parsed, reply, mode)
+                invalid.append(mode)
+                self.last_run.fallbacks.append(f"{step}: {mode} reply abstained")
+                continue
             if parsed is not None and (parsed.abstained or parsed.claims):
                 # Only an HTTP refusal says what the endpoint supports; a form that was
                 # accepted but answered with bad JSON is the model's fault, not the server's.
@@ -517,6 +569,10 @@ class OpenAIBackend:
             invalid.append(mode)
             self.last_run.fallbacks.append(f"{step}: {mode} reply was not valid")
             log.info("%s reply in %s form was not valid: %.200r", step, mode, reply.text)
+        if abstention is not None:
+            parsed, reply, mode = abstention
+            self._store(reply, mode)
+            return parsed
         tried = ", ".join(invalid) or "none"
         raise BackendError(
             f"model {self.model!r} at {self.endpoint} gave no usable reply for {step} "
@@ -559,9 +615,7 @@ class OpenAIBackend:
             self._record(step, mode, Usage(calls=1, cached_calls=1), True, started)
             return _Reply(text=cached, usage=Usage(), cache_key=key)
         if on_text is not None:
-            text, usage = self._with_retries(
-                mode, lambda: self._stream(messages, params, on_text)
-            )
+            text, usage = self._with_retries(mode, lambda: self._stream(messages, params, on_text))
         else:
             text, usage = self._with_retries(mode, lambda: self._once(messages, params))
         usage.calls = 1
@@ -666,6 +720,12 @@ class OpenAIBackend:
                 raise BackendError(
                     f"cannot connect to {self.endpoint} (connection refused or host unreachable)",
                     fix="start the server, or fix --base-url / OPENAI_BASE_URL",
+                ) from None
+            except openai.OpenAIError as failure:
+                # E.g. an error event in the middle of a stream.
+                raise BackendError(
+                    f"{self.endpoint} failed: {self._scrub(str(failure))}",
+                    fix="check the server's log, or try again without --stream",
                 ) from None
         raise AssertionError("unreachable: the loop returns or raises")
 

@@ -42,6 +42,7 @@ def summarize(
             backend=engine.name,
             usage=draft.usage,
             dropped_citations=[*draft.dropped_citations, *dropped],
+            run=draft.run,
             timings={"total_s": time.perf_counter() - started},
         )
     finally:

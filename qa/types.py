@@ -130,6 +130,8 @@ class Draft:
     abstained: bool = False
     usage: Usage = field(default_factory=Usage)
     dropped_citations: list[str] = field(default_factory=list)
+    # Backend-specific record of the run (per-call usage, fallbacks), shown by --json and -v.
+    run: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,6 +159,7 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
     @property
     def flagged_claims(self) -> int:
@@ -182,6 +185,7 @@ class Answer:
             "dropped_citations": list(self.dropped_citations),
             "flagged_claims": self.flagged_claims,
             "usage": self.usage.to_dict(),
+            "run": self.run,
             "timings": {name: round(value, 4) for name, value in self.timings.items()},
         }
 
@@ -196,6 +200,7 @@ class Summary:
     usage: Usage = field(default_factory=Usage)
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
     @property
     def flagged_claims(self) -> int:
@@ -211,6 +216,7 @@ class Summary:
             "dropped_citations": list(self.dropped_citations),
             "flagged_claims": self.flagged_claims,
             "usage": self.usage.to_dict(),
+            "run": self.run,
             "timings": {name: round(value, 4) for name, value in self.timings.items()},
         }
 

@@ -57,6 +57,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "QA_MODEL",
         "QA_CHROMA_URL",
         "QA_CHUNK_TOKENS",
+        "QA_MAX_CONTEXT_TOKENS",
+        "QA_TEMPERATURE",
+        "QA_TIMEOUT",
+        "QA_MAX_RETRIES",
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
     ):
