@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 # Soft wrap: the terminal wraps, so copied answers carry no inserted line breaks.
 stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 CollectionOption = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection name (env QA_COLLECTION).")
