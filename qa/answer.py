@@ -28,9 +28,7 @@ def ask(
         raise ConfigError("the question is empty", fix='ask a question, e.g. qa ask "Who won?"')
     if k < 1:
         raise ConfigError(f"-k {k} is too small", fix="use -k 1 or more")
-    own_store = store is None
-    store = store or Store.open(settings)
-    try:
+    with Store.using(store, settings) as store:
         started = time.perf_counter()
         doc_id = store.resolve_doc_id(doc) if doc else None
         hits = retrieve(store, question, k=k, doc_id=doc_id)
@@ -61,6 +59,3 @@ def ask(
                 "total_s": finished - started,
             },
         )
-    finally:
-        if own_store:
-            store.close()

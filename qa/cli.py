@@ -95,6 +95,19 @@ def settings_from(
     )
 
 
+def progress_bar() -> Progress:
+    """A bar on stderr, shown only on a terminal so logs and pipes stay clean."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+
+
 def print_json(payload: dict[str, Any]) -> None:
     # Plain print: rich would wrap long lines and break the JSON.
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
@@ -117,15 +130,7 @@ def ingest(
 
     with user_errors():
         settings = settings_from(collection, chunk_tokens=chunk_tokens)
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("ingesting", total=None)
 
             def on_progress(outcome: IngestOutcome, done: int, total: int) -> None:
@@ -396,15 +401,7 @@ def eval_command(
         raise typer.Exit(1 if problems else 0)
     with user_errors():
         settings = settings_from(None, backend, model, base_url, max_context_tokens)
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=True,
-            disable=not stderr.is_terminal,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("eval", total=None)
 
             def on_progress(message: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from qa.chunk import chunk_sentences
 from qa.clean import CleanArticle, clean_text, extract_html
 from qa.config import Settings
-from qa.errors import InputError, QAError
+from qa.errors import InputError
 from qa.split import split_sentences
 from qa.store import Store
 from qa.types import Document, IngestOutcome, IngestReport, IngestStatus
@@ -207,22 +207,15 @@ def ingest(
 
     ``on_progress(outcome, done, total)`` is called after each source.
     """
-    own_store = store is None
-    store = store or Store.open(settings)
     outcomes: list[IngestOutcome] = []
-    try:
+    with Store.using(store, settings) as store:
         expanded = expand_sources(sources)
         for done, source in enumerate(expanded, 1):
             try:
                 outcome = ingest_one(store, read_source(source, stdin_text))
-            except QAError as error:
-                if not isinstance(error, InputError):
-                    raise
+            except InputError as error:
                 outcome = IngestOutcome(source, "failed", error=str(error))
             outcomes.append(outcome)
             if on_progress:
                 on_progress(outcome, done, len(expanded))
-    finally:
-        if own_store:
-            store.close()
     return IngestReport(outcomes)

@@ -8,25 +8,18 @@ from qa.types import Document, DocumentInfo
 
 
 def list_documents(*, settings: Settings | None = None) -> list[DocumentInfo]:
-    store = Store.open(settings)
-    try:
+    with Store.using(None, settings) as store:
         return store.list_documents()
-    finally:
-        store.close()
 
 
 def show(doc: str, *, settings: Settings | None = None) -> Document:
-    store = Store.open(settings)
-    try:
+    with Store.using(None, settings) as store:
         return store.get_document(store.resolve_doc_id(doc))
-    finally:
-        store.close()
 
 
 def forget(doc: str | None = None, *, settings: Settings | None = None) -> list[str]:
     """Remove one document (by id or prefix), or the whole collection when ``doc`` is None."""
-    store = Store.open(settings)
-    try:
+    with Store.using(None, settings) as store:
         if doc is None:
             removed = store.doc_ids()
             store.drop_collection()
@@ -34,5 +27,3 @@ def forget(doc: str | None = None, *, settings: Settings | None = None) -> list[
         doc_id = store.resolve_doc_id(doc)
         store.remove_document(doc_id)
         return [doc_id]
-    finally:
-        store.close()

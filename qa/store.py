@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -94,6 +95,19 @@ class Store:
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
         return cls(settings or Settings.from_env(), embedder)
+
+    @classmethod
+    @contextmanager
+    def using(cls, store: Store | None, settings: Settings | None) -> Iterator[Store]:
+        """The caller's store as it is, or one opened from settings and closed after."""
+        if store is not None:
+            yield store
+            return
+        opened = cls.open(settings)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
     def close(self) -> None:
         self.db.close()

@@ -22,9 +22,7 @@ def summarize(
 ) -> Summary:
     if sentences < 1:
         raise ConfigError(f"--sentences {sentences} is too small", fix="use 1 or more")
-    own_store = store is None
-    store = store or Store.open(settings)
-    try:
+    with Store.using(store, settings) as store:
         started = time.perf_counter()
         store.require_documents()
         doc_ids = [store.resolve_doc_id(doc)] if doc else store.doc_ids()
@@ -45,6 +43,3 @@ def summarize(
             run=draft.run,
             timings={"total_s": time.perf_counter() - started},
         )
-    finally:
-        if own_store:
-            store.close()
