@@ -266,7 +266,14 @@ def document_structure(document: Document) -> Structure:
         if i and "\n" in document.text[sentences[i - 1].end : sentence.start]:
             current += 1
         paragraph.append(current)
-    speaker = [attributed_name(sentence.text) for sentence in sentences]
+    # A sentence that opens inside a quotation ("... so far," Musk told the press) is
+    # read with its opening mark restored, so the attribution after it is not taken
+    # for quoted text.
+    opened = quoted_sentences(document)
+    speaker = [
+        attributed_name('"' + s.text if opened[i] and s.text[:1] not in QUOTE_CHARS else s.text)
+        for i, s in enumerate(sentences)
+    ]
     context = [outside_quotes(s.text) if speaker[i] else "" for i, s in enumerate(sentences)]
     for i, sentence in enumerate(sentences):
         # "He said ..." speaks for whoever the previous sentence quoted or named first.

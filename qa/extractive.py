@@ -14,13 +14,22 @@ whose best match is far below the best document's are pulled down.  Then:
   speaker getting at least one;
 * otherwise the best few sentences that add question terms.
 
-A compound question ("Who X, and when?") gets a sentence for each part, and a
-name in the question that no chosen sentence has gets its best sentence.
-Unquoted side clauses that miss the question are cut.
+A compound question ("Who X, and when?") gets a sentence for each part (each
+part matched on the words only it has), and a name in the question that no
+chosen sentence has gets its best sentence.  The sentence after one of the two
+best chosen ones, in the same paragraph, is added when it carries the statement
+on (an opening pronoun or connective, the same quotation) or shares a question
+word, within a word budget.  Unquoted side clauses that miss the question are
+cut only when the answer runs long.
 
 It abstains when the question names something the evidence never mentions,
-when nothing matches well enough, and on per-type checks of single questions:
-"how much" needs an amount in a clause that shares a word with the question's
+when nothing matches well enough, and on checks of single questions: the word a
+"What was agreed ...?" / "What penalty ...?" question turns on must occur in the
+evidence or have a close neighbour (by embedding) in the best sentences; a
+"Who/Which other/What is the name" question is not answered by a negated or
+hedged mention ("not naming any other bidders", "may or may not have been the
+captain"), and one asking for a name needs a name the question lacks; "how
+much" needs an amount in a clause that shares a word with the question's
 focus, "how many X" a count of X itself, "when ..." a time in a clause holding
 the question's event.
 
@@ -29,10 +38,13 @@ share (stemming, patterns, quotation and speaker structure) is in
 :mod:`qa.discourse`.
 
 Not handled: answers that need arithmetic or inference across sentences,
-coreference beyond "he/she said" after a named speaker, synonyms the
-embeddings miss ("bought" / "acquired"), and near-miss unanswerable questions
-whose answer the text negates ("not naming any other bidders") or whose key
-verb is absent ("What was agreed ...?").
+coreference beyond "he/she said" after a named speaker and the next-sentence
+rule, synonyms the embeddings miss ("hospitalisations" / "hospitalized",
+"deaths" / "lost their lives"), method questions ("How was X carried out?")
+whose answer shares no word with them, and near-miss unanswerable questions
+whose asked-for word has a loose embedding neighbour in the evidence ("What
+did the G7 agree ...?" over "called for G7 action") or whose "why" names an
+event the text never reports ("Why had rates fallen?").
 """
 
 from __future__ import annotations
@@ -61,6 +73,7 @@ from qa.discourse import (
     document_structure,
     has_number,
     idf,
+    outside_quotes,
     stem,
 )
 from qa.embed import Embedder, Vectors
@@ -77,6 +90,19 @@ SPEAKER_QUESTION = re.compile(
     r"|report|warn|point|add|think|criticise|criticize|predict|expect|suggest|comment)\b",
     re.IGNORECASE,
 )
+# A sentence that opens like this carries on the statement of the one before it.
+CONTINUATION = re.compile(
+    r"^\W*(?:he|she|it|they|this|these|those|its|their|his|her|out of these|out these"
+    r"|of these|of them|however|but|also|in addition|meanwhile|instead)\b",
+    re.IGNORECASE,
+)
+# Questions whose answer is a name: a mention of the asked-for thing without one is no answer.
+ENTITY_QUESTION = re.compile(
+    r"^(?:who|whom|which other|what other|what is the name|what was the name)\b"
+)
+NAME_ASKED = re.compile(r"\b(?:name|names|named)\b")
+NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
+AUXILIARIES = frozenset("could would will can should might may must shall".split())
 ACCORDING_QUESTION = re.compile(r"\baccording to\s+([^,?]+)", re.IGNORECASE)
 
 
@@ -109,6 +135,24 @@ def question_focus(question: str) -> str:
     return stem(match.group(1))
 
 
+def question_head(question: str) -> str:
+    """The word a "What was agreed ...?" / "What penalty ...?" question turns on, or "".
+
+    The first content word after "what"/"which" and any auxiliary and names; only
+    for questions that open with those words and are not about a speaker's words.
+    """
+    match = re.match(r"^\s*(?:what|which)\b(.*)", question, re.IGNORECASE)
+    if not match or question_speaker_phrase(question):
+        return ""
+    entities = set(question_entities(question))
+    for word in WORD_PATTERN.findall(match.group(1)):
+        lowered = word.lower()
+        if word in entities or lowered in STOPWORDS or lowered in AUXILIARIES:
+            continue
+        return word if len(word) > 2 else ""
+    return ""
+
+
 def question_entities(question: str) -> list[str]:
     """Capitalised words after the first: the names a question is about."""
     words = WORD_PATTERN.findall(question)
@@ -131,6 +175,7 @@ class Candidate:
     dense: float = 0.0
     overlap: float = 0.0
     unit: int = 0
+    paragraph: int = 0
     speaker: str = ""
     context: str = ""
 
@@ -146,6 +191,10 @@ class ExtractiveBackend:
     max_answer_words = 45
     min_elaboration_dense = 0.15
     speaker_answer_words = 60
+    neighbour_anchors = 2
+    min_head_similarity = 0.3
+    min_neighbour_dense = 0.2
+    neighbour_budget = 80
 
     def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
         self.embedder = embedder
@@ -160,9 +209,43 @@ class ExtractiveBackend:
         documents: Mapping[str, Document],
         on_text: TextSink | None = None,
     ) -> Draft:
+        ranked = self.rank(question, hits, documents)
+        if not ranked:
+            return Draft(claims=[], abstained=True)
+        kind = question_type(question)
+        q_terms = set(content_terms(question))
+        candidates = sorted(ranked, key=lambda c: (c.ref.doc_id, c.ref.index))
+        if self._should_abstain(question, kind, ranked, documents):
+            draft = Draft(claims=[], abstained=True)
+        else:
+            chosen = (
+                self._elaboration(question, ranked, candidates, documents)
+                or self._speaker_answer(question, q_terms, ranked)
+                or self._choose(kind, q_terms, ranked)
+            )
+            chosen = self._cover_parts(question, chosen, ranked)
+            chosen = self._cover_entities(question, chosen, ranked)
+            chosen = self._add_neighbours(question, q_terms, chosen, candidates)
+            ordered = sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
+            # Side clauses are cut only when the answer is long: a short answer loses
+            # nothing by keeping them, and they often carry the detail asked for.
+            long_answer = sum(c.words for c in ordered) > self.max_answer_words
+            claims = [
+                DraftClaim(self._trim(c.text, q_terms, kind) if long_answer else c.text, [c.ref])
+                for c in ordered
+            ]
+            draft = Draft(claims=claims)
+        if on_text is not None:
+            on_text(" ".join(claim.text for claim in draft.claims))
+        return draft
+
+    def rank(
+        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
+    ) -> list[Candidate]:
+        """Every candidate sentence scored against ``question``, best first."""
         candidates = self._candidates(hits, documents)
         if not candidates:
-            return Draft(claims=[], abstained=True)
+            return []
         kind = question_type(question)
         question_vector = self.embedder.embed([question])[0]
         q_terms = set(content_terms(question))
@@ -181,25 +264,7 @@ class ExtractiveBackend:
                 - 0.004 * min(candidate.chunk_rank, len(hits))
             )
         _focus_documents(candidates)
-        ranked = sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
-        if self._should_abstain(question, kind, ranked, documents):
-            draft = Draft(claims=[], abstained=True)
-        else:
-            chosen = (
-                self._elaboration(question, ranked, candidates, documents)
-                or self._speaker_answer(question, q_terms, ranked)
-                or self._choose(kind, q_terms, ranked)
-            )
-            chosen = self._cover_parts(question, chosen, ranked)
-            chosen = self._cover_entities(question, chosen, ranked)
-            claims = [
-                DraftClaim(self._trim(candidate.text, q_terms, kind), [candidate.ref])
-                for candidate in sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
-            ]
-            draft = Draft(claims=claims)
-        if on_text is not None:
-            on_text(" ".join(claim.text for claim in draft.claims))
-        return draft
+        return sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
 
     def _candidates(
         self, hits: Sequence[Hit], documents: Mapping[str, Document]
@@ -233,6 +298,7 @@ class ExtractiveBackend:
                         chunk_rank=rank_of.get(ref, len(hits) + 2),
                         position=index,
                         unit=structure.unit[index],
+                        paragraph=structure.paragraph[index],
                         speaker=structure.speaker[index],
                         context=structure.context[index],
                     )
@@ -269,6 +335,23 @@ class ExtractiveBackend:
             stem(entity) for entity in question_entities(question)
         }
         lowered = question.lower()
+        head = question_head(question)
+        if head and not self._head_matched(head, ranked[:3], evidence_text):
+            return True
+        if ENTITY_QUESTION.match(lowered):
+            # "Which other companies bid?" over "not naming any other bidders": the
+            # evidence says the names are not given, which is not an answer.
+            mention = next(
+                (c for c in ranked[:8] if _mentions(c.text, focus)),
+                None,
+            )
+            if mention is not None and _negated_mention(mention.text, focus):
+                return True
+            # "What is the name of the captain?" needs a name the question lacks.
+            if NAME_ASKED.search(lowered) and not any(
+                _new_name(clause, question) for c in top for clause in _clauses(c.text)
+            ):
+                return True
         if re.match(r"^(by )?how much\b", lowered):
             # An amount, in the same clause as what the question asks the amount of.
             return not any(
@@ -293,6 +376,29 @@ class ExtractiveBackend:
                 for clause in _clauses(c.text)
             )
         return kind == "when" and not any(TIME_PATTERN.search(c.text) for c in top)
+
+    def _head_matched(self, head: str, top: Sequence[Candidate], evidence_text: str) -> bool:
+        """Whether the evidence has the question's asked-for word, or one close in meaning.
+
+        "What was agreed at the meeting?" is not answered by a report of the meeting:
+        when the word the question turns on is nowhere in the evidence, one of the
+        best sentences must hold a word the embedder places near it.
+        """
+        key = stem(head)
+        if any(stem(word).startswith(key) for word in WORD_PATTERN.findall(evidence_text)):
+            return True
+        words = sorted(
+            {
+                word.lower()
+                for c in top
+                for word in WORD_PATTERN.findall(c.text)
+                if word.lower() not in STOPWORDS and not DIGIT_PATTERN.search(word)
+            }
+        )
+        if not words:
+            return False
+        vectors = self.embedder.embed([head.lower(), *words])
+        return float((vectors[1:] @ vectors[0]).max()) >= self.min_head_similarity
 
     def _choose(self, kind: str, q_terms: set[str], ranked: Sequence[Candidate]) -> list[Candidate]:
         best = ranked[0]
@@ -425,11 +531,15 @@ class ExtractiveBackend:
         if len(parts) < 2:
             return chosen
         best = ranked[0].score
-        pool = [c for c in ranked[:12] if c.score >= 0.5 * best]
+        pool = [c for c in ranked[:12] if c.score >= 0.45 * best]
         vectors = self.embedder.embed(parts)
-        for part, vector in zip(parts, vectors, strict=True):
+        part_terms = [set(content_terms(part)) for part in parts]
+        for number, (part, vector) in enumerate(zip(parts, vectors, strict=True)):
             kind = question_type(re.sub(r"^by\s+", "", part, flags=re.IGNORECASE))
-            terms = set(content_terms(part))
+            # A word the parts share ("called for ..., and who backed the call") tells
+            # them apart from nothing: each part is matched on its own words.
+            others = set().union(*(t for i, t in enumerate(part_terms) if i != number))
+            terms = (part_terms[number] - others) or part_terms[number]
             if not terms:
                 if kind in ("when", "who", "where", "number", "why") and not any(
                     _type_bonus(kind, c.text) for c in chosen
@@ -468,6 +578,47 @@ class ExtractiveBackend:
                     text += " " + candidate.text.lower()
                     break
         return chosen
+
+    def _add_neighbours(
+        self,
+        question: str,
+        q_terms: set[str],
+        chosen: list[Candidate],
+        candidates: Sequence[Candidate],
+    ) -> list[Candidate]:
+        """The sentence after a chosen one when it carries the same statement on.
+
+        News writing spreads one statement over consecutive sentences of a paragraph:
+        a figure and its breakdown ("5667 cases." / "Out of these, 1846 ..."), an
+        action and its agent ("The search was called off." / "Captain X said ...").
+        The next sentence is taken when it continues the chosen one (an opening
+        pronoun or connective, the same quotation) or shares a word with the
+        question beyond its names, within the word budget.
+        """
+        by_ref = {c.ref: c for c in candidates}
+        topic = q_terms - {stem(entity) for entity in question_entities(question)}
+        words = sum(c.words for c in chosen)
+        result = list(chosen)
+        for anchor in chosen[: self.neighbour_anchors]:
+            following = by_ref.get(SentenceRef(anchor.ref.doc_id, anchor.ref.index + 1))
+            if following is None or following in result:
+                continue
+            if following.paragraph != anchor.paragraph:
+                continue
+            continues = bool(CONTINUATION.match(following.text)) or (following.unit == anchor.unit)
+            shared = following.terms & topic
+            # A continuation rarely repeats the question's words ("However, such seeps
+            # are minor"), so it needs less likeness to the question than a sentence
+            # that is only next to the chosen one.
+            if following.dense < self.min_neighbour_dense * (0.5 if continues else 1.0):
+                continue
+            if not (continues or shared):
+                continue
+            if words + following.words > self.neighbour_budget:
+                continue
+            result.append(following)
+            words += following.words
+        return result
 
     def _trim(self, text: str, q_terms: set[str], kind: str) -> str:
         """Drop unquoted side clauses (", who ...,", ", urging ...") that miss the question."""
@@ -561,6 +712,33 @@ def _focus_documents(candidates: Sequence[Candidate]) -> None:
 
 def _clauses(text: str) -> list[str]:
     return [part for part in re.split(r"[,;:—–()]|\s-\s|\bwhich\b|\bwho\b", text) if part.strip()]
+
+
+def _mentions(text: str, terms: set[str]) -> bool:
+    return any(
+        len(term) >= 3 and stem(word).startswith(term)
+        for word in WORD_PATTERN.findall(text)
+        for term in terms
+    )
+
+
+def _negated_mention(text: str, terms: set[str]) -> bool:
+    """Whether ``text`` mentions one of ``terms`` only under a negation or hedge."""
+    words = [w.lower() for w in WORD_PATTERN.findall(outside_quotes(text))]
+    for i, word in enumerate(words):
+        named = any(len(term) >= 3 and stem(word).startswith(term) for term in terms)
+        if named and any(before in NEGATIONS for before in words[max(0, i - 4) : i]):
+            return True
+    return False
+
+
+def _new_name(text: str, question: str) -> bool:
+    """Whether ``text`` holds a name (two capitalised words) that ``question`` lacks."""
+    asked = {word.lower() for word in WORD_PATTERN.findall(question)}
+    return any(
+        not {word.lower() for word in match.group().replace("-", " ").split()} <= asked
+        for match in NAME_PATTERN.finditer(text)
+    )
 
 
 def _counts(text: str, nouns: set[str]) -> bool:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from qa.discourse import document_structure, quoted_sentences, stem
-from qa.extractive import _counts, question_parts, question_speakers, question_type
+from qa.extractive import (
+    CONTINUATION,
+    _counts,
+    _negated_mention,
+    _new_name,
+    question_head,
+    question_parts,
+    question_speakers,
+    question_type,
+)
 from qa.extractive_summary import neutralise
 from qa.types import Document, Sentence
 
@@ -99,3 +108,40 @@ def test_counts_need_the_counted_thing() -> None:
 def test_reported_wording_is_dropped_from_summaries() -> None:
     text = "Macron called for action to correct what he named the crisis of fires in Brazil."
     assert neutralise(text) == "Macron called for action."
+
+
+def test_attribution_after_a_quotation_carried_over_is_found() -> None:
+    document = make_document(
+        [['"I am a little tired.', 'But it worked — so far," founder Elon Musk told the press.']]
+    )
+    structure = document_structure(document)
+    assert structure.speaker == ["Elon Musk", "Elon Musk"]
+    assert structure.unit[0] == structure.unit[1]
+
+
+def test_question_head_is_the_word_asked_about() -> None:
+    assert question_head("What was agreed at the Taliban's meeting in Qatar?") == "agreed"
+    assert question_head("What penalty could Facebook face?") == "penalty"
+    assert question_head("What did the G7 agree to do?") == "agree"
+    # Speaker questions and other question words are answered by other checks.
+    assert question_head("What did Trump say about the proposal?") == ""
+    assert question_head("Who bought the company?") == ""
+
+
+def test_negated_mentions_do_not_answer() -> None:
+    terms = {stem("companies"), stem("bid")}
+    assert _negated_mention("While not naming any other bidders, he said the bid won.", terms)
+    assert not _negated_mention("The Hungarian bid won after lengthy negotiations.", terms)
+    assert _negated_mention("A caller who may or may not have been the captain.", {"captain"})
+
+
+def test_names_the_question_lacks() -> None:
+    question = "What is the name of the Conception's captain?"
+    assert not _new_name("CNN reported on a call from someone on the Conception.", question)
+    assert _new_name("The captain, Jerry Boylan, survived.", question)
+
+
+def test_continuation_openers() -> None:
+    assert CONTINUATION.match("Out of these, 1846 persons were hospitalized.")
+    assert CONTINUATION.match("However, such seeps are minor resources.")
+    assert not CONTINUATION.match("The government said 128 teams took part.")
