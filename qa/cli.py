@@ -390,7 +390,8 @@ def eval_command(
     """Score answers and summaries against gold facts; exit 1 when a metric misses its threshold."""
     from rich.table import Table
 
-    from qa.evaluate import TABLE_COLUMNS, check_dataset, evaluate
+    from qa.eval_data import check_dataset
+    from qa.evaluate import TABLE_COLUMNS, evaluate
     from qa.evaluate import Progress as EvalProgress
 
     if check:

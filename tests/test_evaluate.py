@@ -13,21 +13,17 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import EvalError
+from qa.eval_data import GoldQuestion, SummaryGold, check_dataset
+from qa.eval_match import fact_found, leaked_terms, normalise
 from qa.evaluate import (
     METRIC_NAMES,
     CitationChecker,
     EvalReport,
-    GoldQuestion,
     Progress,
-    SummaryGold,
     Thresholds,
-    check_dataset,
     evaluate,
-    fact_found,
     gate,
-    leaked_terms,
     load_thresholds,
-    normalise,
     percentile,
     run_metrics,
     score_answer,
