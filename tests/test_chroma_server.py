@@ -1,0 +1,77 @@
+"""QA_CHROMA_URL: the same ingest and ask against a real `chroma run` server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa.answer import ask
+from qa.config import Settings
+from qa.ingest import ingest
+from qa.store import Store
+from tests.conftest import SEED
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            chroma,
+            "run",
+            "--path",
+            str(tmp_path / "server-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("chroma run did not start")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_ingest_and_ask_through_a_chroma_server(chroma_server: str, tmp_path: Path) -> None:
+    settings = Settings.from_env(chroma_url=chroma_server)
+    report = ingest([SEED], settings=settings)
+    assert report.count("added") == 1
+    assert ingest([SEED], settings=settings).count("unchanged") == 1
+    store = Store.open(settings)
+    try:
+        assert store.count_vectors() == store.count_chunks() > 0
+    finally:
+        store.close()
+    answer = ask("Who met Putin in Moscow?", settings=settings)
+    assert "Steve Witkoff" in answer.text
+    # The vectors live in the server, not in QA_HOME.
+    assert not (settings.home / "chroma").exists()
