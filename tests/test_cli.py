@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,6 +204,15 @@ class ArticleHandler(http.server.BaseHTTPRequestHandler):
             body = HTML_PAGE.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
+        elif self.path == "/big":
+            body = b"<html><body><p>" + b"word " * 5000 + b"</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+        elif self.path == "/slow":
+            time.sleep(3)
+            body = b"late"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
         elif self.path == "/image":
             body = b"\x89PNG"
             self.send_response(200)
@@ -282,3 +292,19 @@ def test_eval_runs_end_to_end_on_a_small_dataset(tmp_path: Path) -> None:
     assert report.read_text().startswith("#")
     # No thresholds.toml in this dataset: only the always-on "no errors" gate applies.
     assert code == 0 and "eval PASSED" in err
+
+
+def test_url_download_is_capped_and_timed_out(
+    article_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # qa.ingest is also the name of the function qa exports, hence the module lookup.
+    ingest_module = sys.modules["qa.ingest"]
+    monkeypatch.setattr(ingest_module, "MAX_DOWNLOAD_BYTES", 10_000)
+    monkeypatch.setattr(ingest_module, "URL_TIMEOUT_SECONDS", 0.5)
+    code, _, err = run("ingest", f"{article_server}/big")
+    assert code == 1
+    assert_one_line_error(err, "larger than")
+    started = time.monotonic()
+    code, _, err = run("ingest", f"{article_server}/slow")
+    assert code == 1 and time.monotonic() - started < 2.5
+    assert_one_line_error(err, "cannot fetch", "timed out")
