@@ -315,3 +315,127 @@ def document_structure(document: Document) -> Structure:
                 speaker[i] = speaker[i] or speaker[first]
                 context[i] = context[i] or context[first]
     return Structure(paragraph, unit, speaker, context)
+
+
+# -- matching words by meaning: inflection, spelling, derivation and synonyms ---
+#
+# ``stem`` above is kept as it is (the summariser's scores depend on it); it is
+# inconsistent in ways that cost the answerer matches ("fires" -> "fir" but
+# "fire" -> "fire", "hospitalised" vs "hospitalizations").  ``lemma`` is a
+# second, stricter normaliser for matching a question's words to a sentence's.
+
+# Irregular forms of common news verbs and nouns, to their base.
+IRREGULAR = dict(
+    pair.split(":")
+    for pair in """
+    died:die dying:die dies:die met:meet bought:buy sold:sell paid:pay spent:spend
+    held:hold brought:bring sought:seek flew:fly flown:fly rose:rise risen:rise fell:fall
+    fallen:fall grew:grow grown:grow began:begin begun:begin knew:know known:know
+    wrote:write written:write spoke:speak spoken:speak chose:choose chosen:choose led:lead
+    built:build sent:send kept:keep thought:think caught:catch fought:fight ran:run
+    won:win lost:lose struck:strike sank:sink sunk:sink hid:hide hidden:hide shot:shoot
+    stole:steal stolen:steal forgave:forgive drove:drive driven:drive fled:flee
+    withdrew:withdraw withdrawn:withdraw people:person persons:person children:child
+    women:woman men:man lives:life wives:wife analyses:analysis crises:crisis bodies:body
+    casualties:casualty news:news""".split()
+)
+# Words that mean the same in news reporting, each to one concept key.  General
+# English vocabulary only: what a reporter writes for what a reader asks.
+SYNONYM_GROUPS = (
+    "die dead death kill fatal fatality perish",
+    "injure injury wound hurt",
+    "blame attribute ascribe",
+    "buy acquire acquisition purchase buyer purchaser",
+    "sell seller sale",
+    "back support second endorse",
+    "increase rise grow growth surge climb soar jump",
+    "decrease decline fall drop plunge slump shrink",
+    "suspend halt",
+    "ease alleviate relieve mitigate",
+    "begin start launch commence",
+    "conduct execute perform",
+    "penalty sanction punish punishment fine",
+    "criticize criticism critic",
+    "fear concern worry",
+    "ban prohibit forbid",
+    "arrest detain",
+    "rescue save",
+    "survive survivor",
+    "agree agreement",
+    "meet meeting",
+    "cause reason",
+    "find finding",
+    "person individual",
+    "vaccinate vaccine vaccination immunize immunization inoculate",
+)
+CONCEPT = {word: group.split()[0] for group in SYNONYM_GROUPS for word in group.split()}
+# Multi-word paraphrases, read as one word before matching.
+PHRASES = (
+    (re.compile(r"\blos(?:t|e|es|ing)\s+(?:their|his|her|its)\s+li(?:fe|ves)\b", re.I), "die"),
+    (re.compile(r"\bcarr(?:y|ies|ied|ying)\s+out\b", re.I), "conduct"),
+    (re.compile(r"\bcall(?:s|ed|ing)?\s+off\b", re.I), "suspend"),
+    (re.compile(r"\btak(?:e|es|en|ing)\s+over\b|\btook\s+over\b", re.I), "acquire"),
+)
+
+
+def lemma(word: str) -> str:
+    """A word's matching key: base form, US spelling, derivation and synonyms folded.
+
+    "hospitalisations" and "hospitalized", "fires" and "fire", "died" and
+    "deaths" get one key each; unlike :func:`stem` the trailing "e" always goes.
+    """
+    word = word.lower().replace("’", "'").strip("'.-")
+    word = word.removesuffix("'s")
+    if word in IRREGULAR:
+        # Already a base form: "news" must not lose its "s".
+        base = IRREGULAR[word]
+    else:
+        # British -ise/-isation spellings fold into -ize/-ization.
+        if len(word) > 6:
+            word = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
+        base = _strip_inflection(word)
+        base = IRREGULAR.get(base, base)
+    for candidate in (word, base, base + "e", base.removesuffix("e")):
+        if candidate in CONCEPT:
+            return CONCEPT[candidate]
+    return base.removesuffix("e") if len(base) > 3 else base
+
+
+def _strip_inflection(word: str) -> str:
+    """``word`` without its inflectional or nominalising suffix ("-ations", "-ed", "-s")."""
+    for suffix, replacement in (
+        ("izations", "ize"),
+        ("ization", "ize"),
+        ("ations", "ate"),
+        ("ation", "ate"),
+        ("ments", ""),
+        ("ment", ""),
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ings", ""),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            base = word[: -len(suffix)] + replacement
+            # "stopped" -> "stop", "committed" -> "commit": inflection doubled the consonant.
+            doubled = len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz"
+            return base[:-1] if suffix in ("ed", "ing") and doubled else base
+    return word
+
+
+def match_terms(text: str) -> set[str]:
+    """The lemmas of ``text``'s content words, multi-word paraphrases included."""
+    keys: set[str] = set()
+    for pattern, key in PHRASES:
+        if pattern.search(text):
+            keys.add(key)
+            text = pattern.sub(" ", text)
+    for word in WORD_PATTERN.findall(text):
+        if word.lower().replace("’", "'") not in STOPWORDS and len(word) > 1:
+            keys.add(lemma(word))
+    return keys

@@ -2,11 +2,15 @@
 
 Answers: every sentence of the retrieved documents is scored against the question
 by embedding similarity, IDF-weighted term overlap, adjacent-word-pair (phrase)
-matches and the question's type (who, when, where, how many, why, list);
+matches (words compared by :func:`qa.discourse.lemma`, which folds inflection,
+British spelling, derivation and a small list of news synonyms: "deaths" meets
+"died" and "lost their lives", "blamed" meets "attribute") and the question's
+type (who, when, where, how many, why, list);
 sentences outside the retrieved chunks rank last, and sentences of documents
 whose best match is far below the best document's are pulled down.  Then:
 
-* "What caveats ...?": the sentences after the one naming the caveats;
+* "What caveats ...?": the sentences after the one naming the caveats, unless
+  that sentence spells the list out itself ("resources: rock, fishing, water");
 * "What did X say / How did X respond / According to X": X's quotations, each
   taken whole (the sentence naming X, a "He said" that follows it, and the
   quoted sentences that carry the quotation on or precede "X told ..."),
@@ -16,7 +20,10 @@ whose best match is far below the best document's are pulled down.  Then:
 
 A compound question ("Who X, and when?") gets a sentence for each part (each
 part matched on the words only it has), and a name in the question that no
-chosen sentence has gets its best sentence.  The sentence after one of the two
+chosen sentence has gets its best sentence.  So does a question word or phrase
+that is rare in the evidence and missing from the answer ("cases,
+hospitalisations and deaths": one sentence may give only the cases), outside
+speaker answers, within a word budget.  The sentence after one of the two
 best chosen ones, in the same paragraph, is added when it carries the statement
 on (an opening pronoun or connective, the same quotation) or shares a question
 word, within a word budget.  Unquoted side clauses that miss the question are
@@ -25,7 +32,8 @@ cut only when the answer runs long.
 It abstains when the question names something the evidence never mentions,
 when nothing matches well enough, and on checks of single questions: the word a
 "What was agreed ...?" / "What penalty ...?" question turns on must occur in the
-evidence or have a close neighbour (by embedding) in the best sentences; a
+evidence (as a lemma or synonym) or have a close neighbour (by embedding) in
+the best sentences, light verbs ("What happened ...?") and "what share" excepted; a
 "Who/Which other/What is the name" question is not answered by a negated or
 hedged mention ("not naming any other bidders", "may or may not have been the
 captain"), and one asking for a name needs a name the question lacks; "how
@@ -39,12 +47,11 @@ share (stemming, patterns, quotation and speaker structure) is in
 
 Not handled: answers that need arithmetic or inference across sentences,
 coreference beyond "he/she said" after a named speaker and the next-sentence
-rule, synonyms the embeddings miss ("hospitalisations" / "hospitalized",
-"deaths" / "lost their lives"), method questions ("How was X carried out?")
-whose answer shares no word with them, and near-miss unanswerable questions
-whose asked-for word has a loose embedding neighbour in the evidence ("What
-did the G7 agree ...?" over "called for G7 action") or whose "why" names an
-event the text never reports ("Why had rates fallen?").
+rule, synonyms outside the small list, method questions ("How was X carried
+out?") whose answer shares no word with them, lists spread over many
+sentences beyond the word budget, and "why" questions whose event the text
+never reports ("Why had rates fallen?"), which are answered from nearby
+sentences.
 """
 
 from __future__ import annotations
@@ -69,12 +76,12 @@ from qa.discourse import (
     TRAILING_PARTICIPLE,
     WORD_PATTERN,
     balanced_quotes,
-    content_terms,
     document_structure,
     has_number,
     idf,
+    lemma,
+    match_terms,
     outside_quotes,
-    stem,
 )
 from qa.embed import Embedder, Vectors
 from qa.extractive_summary import summarize
@@ -103,6 +110,8 @@ ENTITY_QUESTION = re.compile(
 NAME_ASKED = re.compile(r"\b(?:name|names|named)\b")
 NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
 AUXILIARIES = frozenset("could would will can should might may must shall".split())
+# Verbs that ask for an event or a fact without naming what it is.
+LIGHT_HEADS = frozenset(lemma(word) for word in "happen occur mean involve".split())
 ACCORDING_QUESTION = re.compile(r"\baccording to\s+([^,?]+)", re.IGNORECASE)
 
 
@@ -132,7 +141,7 @@ def question_focus(question: str) -> str:
     match = re.match(r"^\s*(?:what|which)\s+(?:\w+\s+)?(\w+s)\b", question, re.IGNORECASE)
     if not match or match.group(1).lower() in QUESTION_WORDS | STOPWORDS:
         return ""
-    return stem(match.group(1))
+    return lemma(match.group(1))
 
 
 def question_head(question: str) -> str:
@@ -149,6 +158,10 @@ def question_head(question: str) -> str:
         lowered = word.lower()
         if word in entities or lowered in STOPWORDS or lowered in AUXILIARIES:
             continue
+        if lemma(lowered) in LIGHT_HEADS:
+            # "What happened ...?" asks about events, not about a word the text must have.
+            return ""
+
         return word if len(word) > 2 else ""
     return ""
 
@@ -192,9 +205,14 @@ class ExtractiveBackend:
     min_elaboration_dense = 0.15
     speaker_answer_words = 60
     neighbour_anchors = 2
-    min_head_similarity = 0.3
+    min_head_similarity = 0.45
     min_neighbour_dense = 0.2
     neighbour_budget = 80
+    cover_depth = 12
+    cover_ratio = 0.6
+    cover_budget = 90
+    cover_rarity = 2
+    cover_phrase_ratio = 0.5
 
     def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
         self.embedder = embedder
@@ -213,18 +231,23 @@ class ExtractiveBackend:
         if not ranked:
             return Draft(claims=[], abstained=True)
         kind = question_type(question)
-        q_terms = set(content_terms(question))
+        q_terms = match_terms(question)
         candidates = sorted(ranked, key=lambda c: (c.ref.doc_id, c.ref.index))
         if self._should_abstain(question, kind, ranked, documents):
             draft = Draft(claims=[], abstained=True)
         else:
+            quoted = self._speaker_answer(question, q_terms, ranked)
             chosen = (
                 self._elaboration(question, ranked, candidates, documents)
-                or self._speaker_answer(question, q_terms, ranked)
+                or quoted
                 or self._choose(kind, q_terms, ranked)
             )
             chosen = self._cover_parts(question, chosen, ranked)
             chosen = self._cover_entities(question, chosen, ranked)
+            if not quoted:
+                # A speaker's quotations are ranked by the rest of the question already;
+                # a word they lack is the question's framing, not an unanswered ask.
+                chosen = self._cover_terms(question, q_terms, chosen, ranked)
             chosen = self._add_neighbours(question, q_terms, chosen, candidates)
             ordered = sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
             # Side clauses are cut only when the answer is long: a short answer loses
@@ -248,7 +271,7 @@ class ExtractiveBackend:
             return []
         kind = question_type(question)
         question_vector = self.embedder.embed([question])[0]
-        q_terms = set(content_terms(question))
+        q_terms = match_terms(question)
         q_pairs = _word_pairs(question)
         weights = idf([candidate.terms for candidate in candidates])
         q_weight = sum(weights.get(term, _max_idf(weights)) for term in q_terms) or 1.0
@@ -294,7 +317,7 @@ class ExtractiveBackend:
                         ref=ref,
                         text=sentence.text,
                         vector=vectors[index],
-                        terms=set(content_terms(sentence.text)),
+                        terms=match_terms(sentence.text),
                         chunk_rank=rank_of.get(ref, len(hits) + 2),
                         position=index,
                         unit=structure.unit[index],
@@ -331,12 +354,10 @@ class ExtractiveBackend:
             return True
         if len(question_parts(question)) > 1:
             return False
-        focus = set(content_terms(question)) - {
-            stem(entity) for entity in question_entities(question)
-        }
+        focus = match_terms(question) - {lemma(entity) for entity in question_entities(question)}
         lowered = question.lower()
         head = question_head(question)
-        if head and not self._head_matched(head, ranked[:3], evidence_text):
+        if head and kind != "number" and not self._head_matched(head, ranked[:3], evidence_text):
             return True
         if ENTITY_QUESTION.match(lowered):
             # "Which other companies bid?" over "not naming any other bidders": the
@@ -355,14 +376,14 @@ class ExtractiveBackend:
         if re.match(r"^(by )?how much\b", lowered):
             # An amount, in the same clause as what the question asks the amount of.
             return not any(
-                AMOUNT_PATTERN.search(clause) and set(content_terms(clause)) & (focus - {"much"})
+                AMOUNT_PATTERN.search(clause) and match_terms(clause) & (focus - {"much"})
                 for c in top
                 for clause in _clauses(c.text)
             )
         many = re.match(r"^how many ((?:\w+\s+){0,2}?\w+)\b", lowered)
         if many:
             # "How many moai": a count of that very thing, not of something near it.
-            nouns = {stem(word) for word in many.group(1).split()}
+            nouns = {lemma(word) for word in many.group(1).split()}
             return not any(
                 _counts(c.text, nouns) for c in ranked[:5] if c.score >= 0.7 * best.score
             )
@@ -371,7 +392,7 @@ class ExtractiveBackend:
         if lowered.startswith("when"):
             # A time in the clause that holds the question's own event, not anywhere nearby.
             return not any(
-                TIME_PATTERN.search(clause) and set(content_terms(clause)) & focus
+                TIME_PATTERN.search(clause) and match_terms(clause) & focus
                 for c in top
                 for clause in _clauses(c.text)
             )
@@ -384,8 +405,10 @@ class ExtractiveBackend:
         when the word the question turns on is nowhere in the evidence, one of the
         best sentences must hold a word the embedder places near it.
         """
-        key = stem(head)
-        if any(stem(word).startswith(key) for word in WORD_PATTERN.findall(evidence_text)):
+        key = lemma(head)
+        if any(lemma(word).startswith(key) for word in WORD_PATTERN.findall(evidence_text)):
+            return True
+        if key in match_terms(evidence_text):
             return True
         words = sorted(
             {
@@ -440,6 +463,10 @@ class ExtractiveBackend:
         for anchor in ranked[:3]:
             if focus not in anchor.terms:
                 continue
+            if _spells_out(anchor.text, focus):
+                # "compared the sites to the specific resources: rock, fishing, water":
+                # the list is in the anchor itself, which the usual ranking finds.
+                return []
             document = documents[anchor.ref.doc_id]
             following = []
             for index in range(
@@ -466,7 +493,7 @@ class ExtractiveBackend:
         if not speakers:
             return []
         # Among X's quotations the rest of the question decides, not X's own name.
-        topic = q_terms - set(content_terms(question_speaker_phrase(question)))
+        topic = q_terms - match_terms(question_speaker_phrase(question))
 
         def relevance(unit: list[Candidate]) -> float:
             best = max(c.dense + 0.5 * len(c.terms & topic) / max(len(topic), 1) for c in unit)
@@ -533,7 +560,7 @@ class ExtractiveBackend:
         best = ranked[0].score
         pool = [c for c in ranked[:12] if c.score >= 0.45 * best]
         vectors = self.embedder.embed(parts)
-        part_terms = [set(content_terms(part)) for part in parts]
+        part_terms = [match_terms(part) for part in parts]
         for number, (part, vector) in enumerate(zip(parts, vectors, strict=True)):
             kind = question_type(re.sub(r"^by\s+", "", part, flags=re.IGNORECASE))
             # A word the parts share ("called for ..., and who backed the call") tells
@@ -579,6 +606,50 @@ class ExtractiveBackend:
                     break
         return chosen
 
+    def _cover_terms(
+        self,
+        question: str,
+        q_terms: set[str],
+        chosen: list[Candidate],
+        ranked: Sequence[Candidate],
+    ) -> list[Candidate]:
+        """Add the best sentence for a question word or phrase that no chosen sentence has.
+
+        "How many cases, hospitalisations and deaths ...?" asks three things that
+        news writing spreads over sentences; a word of the question that the
+        chosen sentences lack is usually an ask they leave unanswered.  Only words
+        and phrases rare in the evidence count: a common one says nothing of
+        which sentence answers.  A phrase ("stocking up") is more specific than
+        its words, so it may reach a little further down the ranking.
+        """
+        topic = q_terms - {lemma(entity) for entity in question_entities(question)}
+        phrases = {pair for pair in _word_pairs(question) if topic & set(pair)}
+        pairs = {id(c): _word_pairs(c.text) & phrases for c in ranked}
+        asks: list[tuple[float, str | tuple[str, str]]] = [
+            (self.cover_ratio, term) for term in sorted(topic)
+        ] + [(self.cover_phrase_ratio, pair) for pair in sorted(phrases)]
+
+        def has(candidate: Candidate, ask: str | tuple[str, str]) -> bool:
+            return ask in (candidate.terms if isinstance(ask, str) else pairs[id(candidate)])
+
+        best = ranked[0].score
+        words = sum(c.words for c in chosen)
+        result = list(chosen)
+        for ratio, ask in asks:
+            if any(has(c, ask) for c in result):
+                continue
+            if sum(1 for c in ranked if has(c, ask)) > self.cover_rarity:
+                continue
+            for candidate in ranked[: self.cover_depth]:
+                if candidate.score < ratio * best:
+                    break
+                if has(candidate, ask) and candidate not in result:
+                    if words + candidate.words <= self.cover_budget:
+                        result.append(candidate)
+                        words += candidate.words
+                    break
+        return result
+
     def _add_neighbours(
         self,
         question: str,
@@ -596,7 +667,7 @@ class ExtractiveBackend:
         question beyond its names, within the word budget.
         """
         by_ref = {c.ref: c for c in candidates}
-        topic = q_terms - {stem(entity) for entity in question_entities(question)}
+        topic = q_terms - {lemma(entity) for entity in question_entities(question)}
         words = sum(c.words for c in chosen)
         result = list(chosen)
         for anchor in chosen[: self.neighbour_anchors]:
@@ -624,12 +695,12 @@ class ExtractiveBackend:
         """Drop unquoted side clauses (", who ...,", ", urging ...") that miss the question."""
 
         def keep_if_relevant(match: re.Match[str]) -> str:
-            clause_terms = set(content_terms(match.group()))
+            clause_terms = match_terms(match.group())
             return match.group() if clause_terms & q_terms else " "
 
         trimmed = RELATIVE_CLAUSE.sub(keep_if_relevant, text)
         trimmed = TRAILING_PARTICIPLE.sub(
-            lambda match: match.group() if set(content_terms(match.group())) & q_terms else "",
+            lambda match: match.group() if match_terms(match.group()) & q_terms else "",
             trimmed,
         )
         trimmed = re.sub(r"\s+,", ",", re.sub(r"\s{2,}", " ", trimmed))
@@ -687,7 +758,7 @@ def _word_pairs(text: str) -> set[tuple[str, str]]:
     """Adjacent word pairs with at least one content word: phrase matches, not bag of words."""
     words = [w.lower().replace("’", "'") for w in WORD_PATTERN.findall(text)]
     return {
-        (stem(a), stem(b))
+        (lemma(a), lemma(b))
         for a, b in itertools.pairwise(words)
         if a not in QUESTION_WORDS
         and b not in QUESTION_WORDS
@@ -714,9 +785,19 @@ def _clauses(text: str) -> list[str]:
     return [part for part in re.split(r"[,;:—–()]|\s-\s|\bwhich\b|\bwho\b", text) if part.strip()]
 
 
+def _spells_out(text: str, focus: str) -> bool:
+    """Whether ``text`` enumerates after its word for ``focus`` (a colon, or two commas)."""
+    words = list(WORD_PATTERN.finditer(text))
+    start = next((w.end() for w in words if lemma(w.group()) == focus), None)
+    if start is None:
+        return False
+    rest = outside_quotes(text[start:])
+    return ":" in rest or rest.count(",") >= 2
+
+
 def _mentions(text: str, terms: set[str]) -> bool:
     return any(
-        len(term) >= 3 and stem(word).startswith(term)
+        len(term) >= 3 and lemma(word).startswith(term)
         for word in WORD_PATTERN.findall(text)
         for term in terms
     )
@@ -726,7 +807,7 @@ def _negated_mention(text: str, terms: set[str]) -> bool:
     """Whether ``text`` mentions one of ``terms`` only under a negation or hedge."""
     words = [w.lower() for w in WORD_PATTERN.findall(outside_quotes(text))]
     for i, word in enumerate(words):
-        named = any(len(term) >= 3 and stem(word).startswith(term) for term in terms)
+        named = any(len(term) >= 3 and lemma(word).startswith(term) for term in terms)
         if named and any(before in NEGATIONS for before in words[max(0, i - 4) : i]):
             return True
     return False
@@ -746,7 +827,7 @@ def _counts(text: str, nouns: set[str]) -> bool:
     words = WORD_PATTERN.findall(text)
     for i, word in enumerate(words):
         is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in NUMBER_WORDS
-        if is_number and any(stem(later) in nouns for later in words[i + 1 : i + 4]):
+        if is_number and any(lemma(later) in nouns for later in words[i + 1 : i + 4]):
             return True
     return False
 

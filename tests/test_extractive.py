@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from qa.discourse import document_structure, quoted_sentences, stem
+from qa.discourse import document_structure, lemma, match_terms, quoted_sentences
 from qa.extractive import (
     CONTINUATION,
     _counts,
     _negated_mention,
     _new_name,
+    _spells_out,
     question_head,
     question_parts,
     question_speakers,
@@ -99,7 +100,7 @@ def test_question_types() -> None:
 
 
 def test_counts_need_the_counted_thing() -> None:
-    nouns = {stem("moai")}
+    nouns = {lemma("moai")}
     assert not _counts("The study examined 93 statues.", nouns)
     assert not _counts("The earliest moai date to the 13th century.", nouns)
     assert _counts("There are 887 moai on the island.", nouns)
@@ -126,10 +127,12 @@ def test_question_head_is_the_word_asked_about() -> None:
     # Speaker questions and other question words are answered by other checks.
     assert question_head("What did Trump say about the proposal?") == ""
     assert question_head("Who bought the company?") == ""
+    # "What happened ...?" asks for events, not for a word the evidence must contain.
+    assert question_head("What happened in the city on Monday?") == ""
 
 
 def test_negated_mentions_do_not_answer() -> None:
-    terms = {stem("companies"), stem("bid")}
+    terms = {lemma("companies"), lemma("bid")}
     assert _negated_mention("While not naming any other bidders, he said the bid won.", terms)
     assert not _negated_mention("The Hungarian bid won after lengthy negotiations.", terms)
     assert _negated_mention("A caller who may or may not have been the captain.", {"captain"})
@@ -145,3 +148,23 @@ def test_continuation_openers() -> None:
     assert CONTINUATION.match("Out of these, 1846 persons were hospitalized.")
     assert CONTINUATION.match("However, such seeps are minor resources.")
     assert not CONTINUATION.match("The government said 128 teams took part.")
+
+
+def test_lemmas_fold_inflection_spelling_and_synonyms() -> None:
+    assert lemma("hospitalisations") == lemma("hospitalized")
+    assert lemma("fires") == lemma("fire")
+    assert lemma("deaths") == lemma("died") == lemma("killed") == lemma("dead")
+    assert lemma("blamed") == lemma("attribute")
+    assert lemma("rise") == lemma("increase")
+    assert lemma("stopped") == lemma("stop")
+    assert lemma("news") != lemma("new")
+    # Paraphrases of more than one word are read as one.
+    assert lemma("deaths") in match_terms("81 had lost their lives.")
+    assert lemma("conducted") in match_terms("The drive was carried out door to door.")
+    assert "the" not in match_terms("The fire")
+
+
+def test_a_list_spelled_out_in_its_own_sentence() -> None:
+    focus = lemma("resources")
+    assert _spells_out("They compared the sites to resources: rock, fishing and water.", focus)
+    assert not _spells_out("Russia backed the plan with firm caveats.", lemma("caveats"))
