@@ -575,3 +575,30 @@ def test_repeat_reports_a_spread(tmp_path: Path, settings: Settings) -> None:
     assert spread.stdev == 0.0 and spread.min == spread.max  # the offline engine is deterministic
     assert "## Spread over runs" in report.to_markdown()
     assert isinstance(report, EvalReport)
+
+
+def test_a_dataset_without_summary_gold_scores_questions_only(
+    tmp_path: Path, settings: Settings
+) -> None:
+    dataset = _slice(tmp_path / "slice", [SEED_ARTICLE], questions=1)
+    (dataset / "summary_gold.jsonl").unlink()
+    assert check_dataset(dataset) == []
+    report = evaluate(dataset, settings=settings)
+    assert report.metrics["errors"] == 0
+    assert math.isnan(report.metrics["summary_key_fact_coverage"])
+    assert not math.isnan(report.metrics["answer_fact_recall"])
+
+
+def test_the_reworded_questions_match_the_originals() -> None:
+    """eval/paraphrased/ rewords the questions only: ids, facts and kinds are the originals'."""
+
+    def rows(path: Path) -> dict[str, dict[str, Any]]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return {row["id"]: row for row in map(json.loads, lines)}
+
+    original, reworded = rows(EVAL / "gold.jsonl"), rows(EVAL / "paraphrased" / "gold.jsonl")
+    assert original.keys() == reworded.keys()
+    for key, row in original.items():
+        assert {**row, "question": reworded[key]["question"]} == reworded[key]
+        assert row["question"] != reworded[key]["question"]
+    assert check_dataset(EVAL / "paraphrased") == []
