@@ -35,12 +35,17 @@ CREDIT_PREFIX = re.compile(
     r"^\(?\s*(photo|image|picture|photograph|credit|source|illustration)s?( by)?\s*[:/]",
     re.IGNORECASE,
 )
-EDITORIAL_NOTE = re.compile(
+STORY_NOTE = re.compile(
     r"^(this (is a )?(developing|breaking)( news)? story"
-    r"|this (story|article|post|report) (is being|has been|will be|was|is) (updated|corrected)"
-    r"|(updated|published|last updated|correction)\s*(:|on\b|at\b)"
+    r"|this (story|article|post|report) (is being|has been|will be|was|is) (updated|corrected))",
+    re.IGNORECASE,
+)
+# Page furniture that starts like prose ("Published ...", "Related ..."): only a short line
+# or one without a full stop counts, so "Published on Monday, the report found ..." stays.
+PAGE_NOTE = re.compile(
+    r"^((updated|published|last updated|correction)\b"
     r"|(read|see|watch|listen)( more| also)?\s*:"
-    r"|(related|recommended|more from|trending|most read)\b.{0,40}$"
+    r"|(related|recommended|more from|trending|most read)\b"
     r"|advertisement$|sponsored( content)?$"
     r"|sign up\b|subscribe\b|click here\b|follow us\b|download (our|the) app\b"
     r"|copyright\b|©|all rights reserved"
@@ -50,7 +55,7 @@ EDITORIAL_NOTE = re.compile(
 COMMENT_SECTION = re.compile(
     r"^(leave a (reply|comment)|post a comment|add a comment|write a comment"
     r"|join the (conversation|discussion)|comments?( \(\d+\))?|\d+ comments?"
-    r"|show comments|view comments|discussion)\s*[:.!]?$",
+    r"|show comments|view comments)\s*[:.!]?$",
     re.IGNORECASE,
 )
 FORM_PROMPT = re.compile(
@@ -128,7 +133,10 @@ def is_debris(line: str) -> bool:
         return True
     if is_widget(line) or FORM_PROMPT.match(line):
         return True
-    if len(line.split()) <= 25 and EDITORIAL_NOTE.match(line):
+    words = len(line.split())
+    if words <= 25 and STORY_NOTE.match(line):
+        return True
+    if PAGE_NOTE.match(line) and (words <= 8 or not SENTENCE_END.search(line)):
         return True
     # A line of short segments split by "|" is navigation or a byline bar, not prose.
     return "|" in line and not SENTENCE_END.search(line) and len(line.split()) <= 14

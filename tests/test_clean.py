@@ -121,3 +121,13 @@ def test_html_without_article_element_uses_body() -> None:
     article = extract_html(page)
     assert article.title == "Quiet day"
     assert article.text == "Nothing happened today, police said."
+
+
+def test_prose_that_starts_like_page_furniture_is_kept() -> None:
+    sentences = [
+        "Published on Monday, the report found that rents rose in every district.",
+        "Related research by the same team reached the opposite conclusion last year.",
+        "Copyright holders sued the streaming company in federal court on Tuesday.",
+    ]
+    article = clean_text("Rents rise\n\n" + "\n\n".join(sentences))
+    assert article.text.split("\n\n") == sentences
