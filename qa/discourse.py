@@ -10,7 +10,8 @@ which sentences start inside a quotation opened earlier, which sentences form
 one quotation unit, and who is speaking in each (``X said``, ``said X``,
 ``according to X``, ``X ...: "...``, a ``He said`` that follows a named speaker,
 a quotation whose speaker is named only after it closes); the actors a
-sentence names outside quotes.
+sentence names outside quotes; aliases a text declares by apposition ("the
+statues, or moai,", "Rapa Nui, also called Easter Island").
 
 Not handled: coreference beyond ``he/she/they said`` right after a named
 speaker, single-quote quotations (apostrophes make them ambiguous), speakers
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from qa.types import Document
@@ -48,7 +49,8 @@ TIME_PATTERN = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow"
     r"|tonight|january|february|march|april|may|june|july|august|september|october|november"
     r"|december|morning|afternoon|evening|night|week|weeks|month|months|year|years|ago"
-    r"|earlier|later|last|next|since|until|(1[89]|20)\d\d|\d{1,2}:\d\d|utc|gmt)\b",
+    r"|earlier|later|last|next|since|until|(1[89]|20)\d\d|\d{1,2}:\d\d|utc|gmt|overnight"
+    r"|midnight|noon|dawn|dusk|[ap]\.m)\b",
     re.IGNORECASE,
 )
 REASON_PATTERN = re.compile(
@@ -439,3 +441,22 @@ def match_terms(text: str) -> set[str]:
         if word.lower().replace("’", "'") not in STOPWORDS and len(word) > 1:
             keys.add(lemma(word))
     return keys
+
+
+# "the statues, or moai,", "Rapa Nui, also called Easter Island": a name the text gives
+# for the same thing.
+ALIAS_PATTERN = re.compile(
+    r"\b([\w'’-]+),?\s+(?:or|also called|also known as|known as|aka)\s+([\w'’-]+)(?=\s*[,)])"
+)
+
+
+def document_aliases(documents: Iterable[Document]) -> dict[str, set[str]]:
+    """Word lemmas the documents declare equivalent by apposition ("X, or Y,"), both ways."""
+    aliases: dict[str, set[str]] = {}
+    for document in documents:
+        for match in ALIAS_PATTERN.finditer(document.text):
+            a, b = lemma(match.group(1)), lemma(match.group(2))
+            if a != b and a not in STOPWORDS and b not in STOPWORDS:
+                aliases.setdefault(a, set()).add(b)
+                aliases.setdefault(b, set()).add(a)
+    return aliases

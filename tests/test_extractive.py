@@ -9,8 +9,12 @@ from qa.extractive import (
     _negated_mention,
     _new_name,
     _spells_out,
-    question_head,
+    answer_type,
+    asked_party,
+    counted_nouns,
+    fold,
     question_parts,
+    question_predicate,
     question_speakers,
     question_type,
 )
@@ -81,6 +85,10 @@ def test_compound_questions_split_into_parts() -> None:
         "What did the call ask",
     ]
     assert question_parts("What caveats did Russia raise?") == ["What caveats did Russia raise"]
+    assert question_parts("Which company bought it, and on what date?") == [
+        "Which company bought it",
+        "on what date",
+    ]
 
 
 def test_speakers_named_in_questions() -> None:
@@ -97,6 +105,12 @@ def test_question_types() -> None:
     assert question_type("What is blamed for the rise in fires?") == "what"
     assert question_type("Which resources did they compare?") == "list"
     assert question_type("How many bodies were found?") == "number"
+    assert question_type("By the end of Tuesday, how many remains were found?") == "number"
+    assert question_type("On what date will they meet?") == "when"
+    assert question_type("What made this docking historic?") == "why"
+    assert question_type("What was driving customers to hoard?") == "why"
+    assert question_type("Which group said it was behind the bombing?") == "who"
+    assert question_type("Which US official held talks?") == "who"
 
 
 def test_counts_need_the_counted_thing() -> None:
@@ -120,15 +134,38 @@ def test_attribution_after_a_quotation_carried_over_is_found() -> None:
     assert structure.unit[0] == structure.unit[1]
 
 
-def test_question_head_is_the_word_asked_about() -> None:
-    assert question_head("What was agreed at the Taliban's meeting in Qatar?") == "agreed"
-    assert question_head("What penalty could Facebook face?") == "penalty"
-    assert question_head("What did the G7 agree to do?") == "agree"
-    # Speaker questions and other question words are answered by other checks.
-    assert question_head("What did Trump say about the proposal?") == ""
-    assert question_head("Who bought the company?") == ""
-    # "What happened ...?" asks for events, not for a word the evidence must contain.
-    assert question_head("What happened in the city on Monday?") == ""
+def test_question_predicate_is_the_event_asked_about() -> None:
+    assert question_predicate("What was agreed at the Taliban's meeting in Qatar?") == "agreed"
+    assert question_predicate("What did the G7 agree to do?") == "agree"
+    assert question_predicate("What did the G7 leaders decide about the fires?") == "decide"
+    assert question_predicate("What was the outcome of the talks?") == "outcome"
+    # The noun after "what" names the kind of answer, which the text gives as instances.
+    assert question_predicate("What conditions did Moscow attach?") == ""
+    assert question_predicate("What reservations did the newspaper relay?") == ""
+    # Speech, thought and doing, and speaker questions, are answered by other checks.
+    assert question_predicate("What does NASA hope to achieve?") == ""
+    assert question_predicate("What did the chains do to ease the shortage?") == ""
+    assert question_predicate("What did Trump say about the proposal?") == ""
+    assert question_predicate("What happened in the city on Monday?") == ""
+
+
+def test_answer_types() -> None:
+    assert answer_type("On what date is the president due to call?") == "time"
+    assert answer_type("When did the vessel catch fire?") == "time"
+    assert answer_type("What was the price tag of this mission?") == "money"
+    assert answer_type("How much did this test flight cost?") == "money"
+    assert answer_type("By how much did the stores tighten the cap?") == "amount"
+    assert answer_type("What is the total number of statues on the island?") == "count"
+    assert answer_type("What is the name of the captain?") == "name"
+    assert answer_type("What did the study find?") == ""
+    assert counted_nouns("How many moai are there in total?") == {"moai"}
+    assert counted_nouns("What is the total number of statues on Rapa Nui?") == {"statues"}
+    assert asked_party("Who was the skipper of the Conception?") == "skipper"
+    assert asked_party("Who met Putin?") == ""
+
+
+def test_folding_ignores_accents() -> None:
+    assert fold("São Paulo’s") == "sao paulo's"
 
 
 def test_negated_mentions_do_not_answer() -> None:
