@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from qa.discourse import document_structure, lemma, match_terms, quoted_sentences
-from qa.extractive import (
-    CONTINUATION,
-    _counts,
-    _negated_mention,
-    _new_name,
-    _spells_out,
+from qa.extractive import CONTINUATION, _counts, _negated_mention, _new_name, _spells_out
+from qa.extractive_summary import neutralise
+from qa.question import (
     answer_type,
     asked_party,
     counted_nouns,
@@ -18,7 +15,6 @@ from qa.extractive import (
     question_speakers,
     question_type,
 )
-from qa.extractive_summary import neutralise
 from qa.types import Document, Sentence
 
 
