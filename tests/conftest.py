@@ -13,8 +13,8 @@ import pytest
 
 from qa.config import Settings
 
-DATA = Path(__file__).parent / "data"
-SEED = DATA / "seed.txt"
+# The project's seed article, page debris and all.
+SEED = Path(__file__).parents[1] / "eval" / "articles" / "00_ceasefire_caveats.txt"
 
 pytest_plugins = (
     ["tests.llm_fixtures"] if (Path(__file__).parent / "llm_fixtures.py").exists() else []

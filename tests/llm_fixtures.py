@@ -34,9 +34,8 @@ import pytest
 
 from qa.split import split_sentences
 from qa.types import Chunk, Document, Hit
+from tests.conftest import SEED
 
-SEED = Path(__file__).parent / "data" / "seed.txt"
-SEED_FALLBACK = Path(__file__).parents[2] / "shared" / "eval-dev" / "articles"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVER_START_TIMEOUT = 120.0
 
@@ -45,11 +44,6 @@ SERVER_START_TIMEOUT = 120.0
 
 
 def seed_text() -> str:
-    if not SEED.exists():
-        # The seed article is copied into tests/data by the project; recreate it if absent.
-        SEED.parent.mkdir(parents=True, exist_ok=True)
-        source = SEED_FALLBACK / "00_ceasefire_caveats.txt"
-        SEED.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     return SEED.read_text(encoding="utf-8")
 
 
