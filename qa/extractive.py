@@ -16,18 +16,25 @@ whose best match is far below the best document's are pulled down.  Then:
   quoted sentences that carry the quotation on or precede "X told ..."),
   ranked by the rest of the question, within a word budget, every named
   speaker getting at least one;
-* otherwise the best few sentences that add question terms.
+* otherwise the best few sentences that add question terms, or that are closer
+  in meaning to the question than the best one (a reworded question shares few
+  words with its answer).
 
 A compound question ("Who X, and when?") gets a sentence for each part (each
-part matched on the words only it has), and a name in the question that no
-chosen sentence has gets its best sentence.  So does a question word or phrase
-that is rare in the evidence and missing from the answer ("cases,
-hospitalisations and deaths": one sentence may give only the cases), outside
-speaker answers, within a word budget.  The sentence after one of the two
-best chosen ones, in the same paragraph, is added when it carries the statement
-on (an opening pronoun or connective, the same quotation) or shares a question
-word, within a word budget.  Unquoted side clauses that miss the question are
-cut only when the answer runs long.
+part matched on the words only it has; "on what day" names a type, not
+content), and a name in the question that no chosen sentence has gets its best
+sentence when that sentence also adds a question word the answer lacks (a name
+used as a modifier, "the Russian leader", is met by the sentence about the
+leader).  So does a question word or phrase that is rare in the evidence and
+missing from the answer ("cases, hospitalisations and deaths": one sentence may
+give only the cases), outside speaker answers, within a word budget; the noun
+naming the kind of answer ("Which company"), the cited source ("What does the
+story say"), and word pairs with a function word ("the vessel") are no asks.
+The sentence after one of the two best-scoring chosen ones, in the same
+paragraph, is added when it carries the statement on (an opening pronoun or
+connective, the same quotation) or shares a question word, within a word budget.
+Unquoted side clauses that miss the question are cut only when the answer runs
+long.
 
 It abstains only on a specific absence, each check tolerant of wording
 (:meth:`ExtractiveBackend._should_abstain`): a name in the question that the
@@ -44,7 +51,9 @@ only when nothing in the article is related at all.  The noun after
 "what/which" ("What conditions ...?") is not required: it names the kind of
 answer, which the text gives as instances.  Speakers named by role ("his
 spokesman", "the US president") are resolved to the speaker whose description
-in the article ("Kremlin spokesperson Dmitry Peskov") covers the role words.
+in the article ("Kremlin spokesperson Dmitry Peskov") covers the role words
+(a word of the phrase itself counting more than a close neighbour); when two
+speakers fit equally, the question is answered from the plain ranking.
 
 Summaries are written by :mod:`qa.extractive_summary`; the text analysis both
 share (stemming, patterns, quotation and speaker structure) is in
@@ -126,6 +135,8 @@ CONTINUATION = re.compile(
     re.IGNORECASE,
 )
 NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
+# Adverbs that make a phrasal verb with the word before them ("stocking up", "called off").
+PARTICLES = frozenset("up out off down away back over".split())
 AUXILIARIES = frozenset("could would will can should might may must shall".split())
 
 
@@ -477,7 +488,10 @@ class ExtractiveBackend:
             if candidate.score < 0.82 * best.score:
                 break
             new_terms = (candidate.terms & q_terms) - covered
-            if kind not in ("list", "why", "who") and not new_terms:
+            # A sentence closer in meaning than the best one (which won on shared words)
+            # is taken without new question words: a reworded question shares few.
+            closer = candidate.dense > best.dense
+            if kind not in ("list", "why", "who") and not new_terms and not closer:
                 continue
             if any(_similarity(candidate, other) > 0.85 for other in chosen):
                 continue
@@ -533,7 +547,8 @@ class ExtractiveBackend:
         described by the words around their name in the articles ("Kremlin
         spokesperson Dmitry Peskov", "Russell Zimmerman, executive director of the
         Australian Retailers Association"), and the speaker whose description
-        covers most of the phrase's words (by lemma or close neighbour) is taken.
+        covers most of the phrase's words (by lemma, or less by close neighbour) is
+        taken; a tie between speakers (not one named in part by the other) gives none.
         """
         keys = part_keys(part)
         if keys and any(
@@ -549,7 +564,7 @@ class ExtractiveBackend:
             {word} | self._neighbours(word, documents, self.party_similarity) for word in wanted
         ]
         text = " ".join(d.text for d in documents.values())
-        best_name, best_score = "", 0
+        scores: dict[str, float] = {}
         for name in sorted({c.speaker for c in ranked if c.speaker}):
             surname = name.split()[-1]
             around = re.finditer(
@@ -557,14 +572,24 @@ class ExtractiveBackend:
             )
             described = {fold(t).replace(".", "") for m in around for t in match_terms(m.group())}
             described |= {fold(t).replace(".", "") for t in match_terms(name)}
-            score = sum(
-                1 for group in expanded if {fold(t).replace(".", "") for t in group} & described
+            # A word of the phrase itself counts more than a word merely close to it.
+            scores[name] = sum(
+                1.0 if fold(word).replace(".", "") in described else 0.5
+                for word, group in zip(wanted, expanded, strict=True)
+                if {fold(t).replace(".", "") for t in group} & described
             )
-            if score > best_score:
-                best_name, best_score = name, score
-        if not best_name or best_score < max(1, len(wanted) // 2):
+        top = max(scores.values(), default=0.0)
+        if top < max(1, len(wanted) // 2):
             return []
-        return [word_key(best_name.split()[-1])]
+        # "Kremlin" and "Kremlin Spokesperson Dmitry Peskov" are one speaker, named in part.
+        tied = [name for name, score in scores.items() if score == top]
+        fullest = [
+            n for n in tied if not any(n != m and set(n.split()) < set(m.split()) for m in tied)
+        ]
+        if len(fullest) > 1:
+            # Two speakers fit the description equally: the question does not pick one.
+            return []
+        return [word_key(fullest[0].split()[-1])]
 
     def _speaker_answer(
         self,
@@ -662,7 +687,8 @@ class ExtractiveBackend:
             # A word the parts share ("called for ..., and who backed the call") tells
             # them apart from nothing: each part is matched on its own words.
             others = set().union(*(t for i, t in enumerate(part_terms) if i != number))
-            terms = (part_terms[number] - others) or part_terms[number]
+            # "on what day" / "in which year" names the answer's type, not its content.
+            terms = ((part_terms[number] - others) or part_terms[number]) - TYPE_WORDS
             if not terms:
                 if kind in ("when", "who", "where", "number", "why") and not any(
                     _type_bonus(kind, c.text) for c in chosen
@@ -686,9 +712,17 @@ class ExtractiveBackend:
     def _cover_entities(
         self, question: str, chosen: list[Candidate], ranked: Sequence[Candidate]
     ) -> list[Candidate]:
-        """Add the best sentence for each name in the question that no chosen sentence has."""
+        """Add the best sentence for each name in the question that no chosen sentence has.
+
+        The sentence must also add a question word the answer lacks: a name used as
+        a modifier ("the Russian leader", "Moscow's answer") is met by the sentence
+        about the leader or the answer, and the name's own sentence is off topic.
+        """
         text = " ".join(candidate.text for candidate in chosen).lower()
         best = ranked[0].score
+        names = {lemma(entity) for entity in question_entities(question)}
+        topic = match_terms(question) - names
+        covered = set().union(*(c.terms for c in chosen))
         for entity in question_entities(question):
             name = entity.lower().replace("’", "'").removesuffix("'s")
             if name in text.replace("’", "'"):
@@ -697,7 +731,12 @@ class ExtractiveBackend:
                 if candidate.score < 0.6 * best:
                     break
                 if name in candidate.text.lower().replace("’", "'") and candidate not in chosen:
+                    # A name used as a modifier ("the Russian leader") is met by the
+                    # sentence about the leader; the name's own sentence must add an ask.
+                    if not (candidate.terms & topic) - covered:
+                        break
                     chosen = [*chosen, candidate]
+                    covered |= candidate.terms
                     text += " " + candidate.text.lower()
                     break
         return chosen
@@ -718,8 +757,17 @@ class ExtractiveBackend:
         which sentence answers.  A phrase ("stocking up") is more specific than
         its words, so it may reach a little further down the ranking.
         """
-        topic = q_terms - {lemma(entity) for entity in question_entities(question)}
-        phrases = {pair for pair in _word_pairs(question) if topic & set(pair)}
+        # The noun after "which/what" names the kind of answer ("Which company ...?"), and
+        # the source a question cites ("What does the story say ...?") frames it: neither
+        # is an ask a sentence must answer.
+        framing = match_terms(question_speaker_phrase(question)) | _kind_noun(question)
+        topic = q_terms - {lemma(entity) for entity in question_entities(question)} - framing
+        # "the vessel", "decision in" add nothing to their content word; "stocking up" does.
+        phrases = {
+            pair
+            for pair in _word_pairs(question)
+            if topic & set(pair) and all(word in q_terms or word in PARTICLES for word in pair)
+        }
         pairs = {id(c): _word_pairs(c.text) & phrases for c in ranked}
         asks: list[tuple[float, str | tuple[str, str]]] = [
             (self.cover_ratio, term) for term in sorted(topic)
@@ -758,15 +806,16 @@ class ExtractiveBackend:
         News writing spreads one statement over consecutive sentences of a paragraph:
         a figure and its breakdown ("5667 cases." / "Out of these, 1846 ..."), an
         action and its agent ("The search was called off." / "Captain X said ...").
-        The next sentence is taken when it continues the chosen one (an opening
-        pronoun or connective, the same quotation) or shares a word with the
-        question beyond its names, within the word budget.
+        The next sentence after one of the two best-scoring chosen ones is taken
+        when it continues it (an opening pronoun or connective, the same quotation)
+        or shares a word with the question beyond its names, within the word budget.
         """
         by_ref = {c.ref: c for c in candidates}
         topic = q_terms - {lemma(entity) for entity in question_entities(question)}
         words = sum(c.words for c in chosen)
         result = list(chosen)
-        for anchor in chosen[: self.neighbour_anchors]:
+        best_first = sorted(chosen, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
+        for anchor in best_first[: self.neighbour_anchors]:
             following = by_ref.get(SentenceRef(anchor.ref.doc_id, anchor.ref.index + 1))
             if following is None or following in result:
                 continue
@@ -806,6 +855,14 @@ class ExtractiveBackend:
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         return summarize(documents, sentences, self._sentence_vectors, self.embedder.embed)
+
+
+def _kind_noun(question: str) -> set[str]:
+    """The lemma of the noun after "which/what" ("Which company ...?"): the kind of answer."""
+    match = re.match(r"^\s*(?:which|what)\s+(\w+)\b", question, re.IGNORECASE)
+    if not match or match.group(1).lower() in QUESTION_WORDS | STOPWORDS:
+        return set()
+    return {lemma(match.group(1))}
 
 
 def _keys_match(keys: Sequence[str], text: str) -> bool:

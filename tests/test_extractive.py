@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
 from qa.discourse import document_structure, lemma, match_terms, quoted_sentences
-from qa.extractive import CONTINUATION, _counts, _negated_mention, _new_name, _spells_out
+from qa.embed import Vectors
+from qa.extractive import (
+    CONTINUATION,
+    Candidate,
+    ExtractiveBackend,
+    _counts,
+    _kind_noun,
+    _negated_mention,
+    _new_name,
+    _spells_out,
+)
 from qa.extractive_summary import neutralise
 from qa.question import (
     answer_type,
@@ -15,7 +30,7 @@ from qa.question import (
     question_speakers,
     question_type,
 )
-from qa.types import Document, Sentence
+from qa.types import Document, Sentence, SentenceRef
 
 
 def make_document(paragraphs: list[list[str]]) -> Document:
@@ -201,3 +216,69 @@ def test_a_list_spelled_out_in_its_own_sentence() -> None:
     focus = lemma("resources")
     assert _spells_out("They compared the sites to resources: rock, fishing and water.", focus)
     assert not _spells_out("Russia backed the plan with firm caveats.", lemma("caveats"))
+
+
+class WordEmbedder:
+    """Each distinct text its own direction: only identical words are neighbours."""
+
+    name = "word-hash"
+    dimension = 256
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            digest = hashlib.sha256(text.lower().encode()).digest()
+            result[row, int.from_bytes(digest[:4], "big") % self.dimension] = 1.0
+        return result
+
+
+def candidate(index: int, text: str, speaker: str = "", score: float = 0.0) -> Candidate:
+    vector = np.zeros(256, dtype=np.float32)
+    vector[index] = 1.0
+    return Candidate(
+        ref=SentenceRef("d1", index),
+        text=text,
+        vector=vector,
+        terms=match_terms(text),
+        chunk_rank=0,
+        position=index,
+        score=score,
+        speaker=speaker,
+    )
+
+
+def test_kind_noun_names_the_answer_not_an_ask() -> None:
+    assert _kind_noun("Which company acquired the arms maker?") == {lemma("company")}
+    assert _kind_noun("What did the study find?") == set()
+
+
+def test_a_role_two_speakers_fit_equally_picks_neither() -> None:
+    sentences = [
+        "President Vladimir Putin said the idea was correct.",
+        "President Donald Trump said it was incomplete.",
+        "Spokesperson Dmitry Peskov said there was much to do.",
+    ]
+    document = make_document([sentences])
+    ranked = [
+        candidate(0, sentences[0], "President Vladimir Putin"),
+        candidate(1, sentences[1], "President Donald Trump"),
+        candidate(2, sentences[2], "Spokesperson Dmitry Peskov"),
+    ]
+    backend = ExtractiveBackend(WordEmbedder())
+    documents = {"d1": document}
+    assert backend._speaker_keys("the president", ranked, documents) == []
+    assert backend._speaker_keys("the spokesperson", ranked, documents) == ["pesko"]
+
+
+def test_a_sentence_closer_in_meaning_joins_without_new_words() -> None:
+    best = candidate(0, "The court ruled on the case on Thursday.", score=0.40)
+    best.dense = 0.35
+    closer = candidate(1, "The decision cannot be appealed.", score=0.36)
+    closer.dense = 0.55
+    farther = candidate(2, "The ruling was widely reported.", score=0.36)
+    farther.dense = 0.30
+    backend = ExtractiveBackend(WordEmbedder())
+    q_terms = match_terms("Is there any way to challenge the ruling in a higher court?")
+    chosen = backend._choose("what", q_terms, [best, closer, farther])
+    assert closer in chosen
+    assert farther not in chosen
