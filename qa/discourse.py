@@ -71,8 +71,6 @@ AMOUNT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 WORD_PATTERN = re.compile(r"[^\W_][\w'’.-]*[^\W_]|[^\W_]")
-# Clause boundaries at which a long sentence may be cut without breaking a quote.
-CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+|\s+(?=[—–]\s)")
 RELATIVE_CLAUSE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]{3,160},\s+")
 TRAILING_PARTICIPLE = re.compile(
     r",\s+(?:urging|saying|adding|citing|noting|calling|prompting|describing)\b[^“”\"]*(?=[.!?]$)"
@@ -164,20 +162,6 @@ def balanced_quotes(text: str) -> bool:
     return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
 
 
-def speaker_key(text: str) -> str:
-    """The name an attribution names ("X said", "said X", "according to X"), if any."""
-    outside = re.sub(r"[“\"][^”\"]*[”\"]", " ", text)
-    match = re.search(
-        r"([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)\s+(?:said|says|told|added|stated|wrote|warned)\b"
-        r"|\b(?:said|according to)\s+([A-Z][\w.’'-]+(?:\s+[A-Z][\w.’'-]+)*)",
-        outside,
-    )
-    if not match:
-        return ""
-    name = match.group(1) or match.group(2) or ""
-    return name.split()[-1].lower()
-
-
 def quoted_sentences(document: Document) -> list[bool]:
     """Per sentence: whether it starts inside a quotation opened by an earlier sentence."""
     result: list[bool] = []
@@ -188,17 +172,6 @@ def quoted_sentences(document: Document) -> list[bool]:
         result.append(inside)
         inside = ends_inside_quote(sentence.text, inside)
     return result
-
-
-def actor_names(text: str) -> set[str]:
-    """Capitalised names outside quotes, by last word, skipping the sentence's first word."""
-    outside = outside_quotes(text)
-    found = set()
-    for match in re.finditer(NAME, outside):
-        name = clean_name(match.group())
-        if name and (match.start() > 0 or len(name.split()) > 1):
-            found.add(name.split()[-1].lower())
-    return found
 
 
 # -- document structure: paragraphs, quotations and who is speaking ------------

@@ -137,7 +137,6 @@ CONTINUATION = re.compile(
 NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
 # Adverbs that make a phrasal verb with the word before them ("stocking up", "called off").
 PARTICLES = frozenset("up out off down away back over".split())
-AUXILIARIES = frozenset("could would will can should might may must shall".split())
 
 
 @dataclass

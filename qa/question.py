@@ -291,24 +291,6 @@ def part_keys(part: str) -> list[str]:
     return sorted({word_key(capitals[-1]), word_key(words[-1])}) if capitals else []
 
 
-def question_speakers(question: str) -> list[list[str]]:
-    """Who the question asks about ("What did X say", "According to X"), as match keys.
-
-    Each speaker is keyed by its last capitalised word (usually the surname) and
-    its last word ("Brazil's president" -> brazil, president).
-    """
-    phrase = question_speaker_phrase(question)
-    speakers = []
-    for part in re.split(r",\s*|\s+and\s+|\s+or\s+", phrase):
-        words = [w for w in WORD_PATTERN.findall(part) if w.lower() not in STOPWORDS]
-        capitals = [w for w in words if w[:1].isupper()]
-        if not capitals:
-            continue
-        keys = {word_key(capitals[-1]), word_key(words[-1])}
-        speakers.append(sorted(keys))
-    return speakers
-
-
 def word_key(word: str) -> str:
     word = word.lower().replace("’", "'").removesuffix("'s")
     return word[:5]

@@ -25,10 +25,11 @@ from qa.question import (
     asked_party,
     counted_nouns,
     fold,
+    part_keys,
     question_parts,
     question_predicate,
-    question_speakers,
     question_type,
+    speaker_parts,
 )
 from qa.types import Document, Sentence, SentenceRef
 
@@ -100,6 +101,11 @@ def test_compound_questions_split_into_parts() -> None:
         "Which company bought it",
         "on what date",
     ]
+
+
+def question_speakers(question: str) -> list[list[str]]:
+    """The match keys of each speaker a question names, as the speaker answer uses them."""
+    return [keys for part in speaker_parts(question) if (keys := part_keys(part))]
 
 
 def test_speakers_named_in_questions() -> None:
