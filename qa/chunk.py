@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from qa.tokens import encoding
 from qa.types import Chunk, Sentence
 
+# Below this a budget cannot be kept: one character may take 4 tokens (one per UTF-8 byte).
+MIN_BUDGET = 4
+
 # (first sentence, last sentence, start char, end char, token count)
 _Emit = Callable[[int, int, int, int, int], None]
 
@@ -19,6 +22,10 @@ _Emit = Callable[[int, int, int, int, int], None]
 def chunk_sentences(
     doc_id: str, text: str, sentences: Sequence[Sentence], budget: int = 200
 ) -> list[Chunk]:
+    if budget < MIN_BUDGET:
+        # Why: with budget 0 the cutting loop never advanced (it hung); below 4 a single
+        # character (up to 4 UTF-8 bytes, a token each) may not fit, breaking the promise.
+        raise ValueError(f"chunk budget must be at least {MIN_BUDGET} tokens, not {budget}")
     enc = encoding()
     sizes = [len(enc.encode(sentence.text, disallowed_special=())) for sentence in sentences]
     chunks: list[Chunk] = []
@@ -26,11 +33,11 @@ def chunk_sentences(
     def emit(first: int, last: int, start: int, end: int, tokens: int) -> None:
         chunks.append(Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens))
 
-    first = 0
+    first, overlapping = 0, False
     while first < len(sentences):
         if sizes[first] > budget:
             _emit_long_sentence(sentences[first], budget, emit)
-            first += 1
+            first, overlapping = first + 1, False
             continue
         last, tokens = first, sizes[first]
         while last + 1 < len(sentences) and sizes[last + 1] <= budget:
@@ -40,11 +47,18 @@ def chunk_sentences(
             if candidate_tokens > budget:
                 break
             last, tokens = last + 1, candidate_tokens
+        if overlapping and last == first:
+            # Why: the overlap sentence fits with nothing after it, so on its own it would
+            # be a chunk repeating the previous chunk's end word for word (a duplicate hit
+            # in retrieval, a wasted embedding).  Skip it: no overlap is possible here.
+            first, overlapping = first + 1, False
+            continue
         emit(first, last, sentences[first].start, sentences[last].end, tokens)
         if last + 1 >= len(sentences):
             break
         # One sentence of overlap, unless the chunk is that single sentence.
-        first = last if last > first else last + 1
+        overlapping = last > first
+        first = last if overlapping else last + 1
     return chunks
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-SPACE_LIKE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 LETTER = re.compile(r"[^\W\d_]")
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 SOURCE_HEADER = re.compile(r"^#\s*source:\s*(?P<source>.+)$", re.IGNORECASE)
@@ -110,7 +109,10 @@ class CleanArticle:
 
 
 def normalise_line(line: str) -> str:
-    return SPACE_LIKE.sub(" ", line.translate(ZERO_WIDTH)).strip()
+    # Why: any character str.split() counts as whitespace (\x1f, U+1680, a line break in
+    # a title) becomes one space; a hand-picked list of space characters let the rest
+    # through into stored text, where the splitter's strip() saw them as whitespace.
+    return " ".join(line.translate(ZERO_WIDTH).split())
 
 
 def is_credit(line: str) -> bool:
@@ -153,7 +155,9 @@ def _blocks(text: str) -> list[list[str]]:
     """Blocks of non-empty normalised lines, split at blank lines."""
     blocks: list[list[str]] = []
     current: list[str] = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    # Why splitlines(): \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029 end a line too; split("\n")
+    # left them inside a "line", so they survived cleaning mid-paragraph.
+    for raw in text.splitlines():
         line = normalise_line(raw)
         if line:
             current.append(line)
@@ -170,7 +174,8 @@ def _strip_markdown(line: str) -> str:
     line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)
     line = re.sub(r"^(#{1,6}|>+)\s*", "", line)
     line = re.sub(r"(\*\*|__|`)", "", line)
-    return line.strip()
+    # Why: deleting markup mid-line ("a ** b", "[](x) c") leaves doubled spaces behind.
+    return normalise_line(line)
 
 
 def clean_text(raw: str, *, markdown: bool = False, title: str = "") -> CleanArticle:

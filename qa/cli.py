@@ -9,6 +9,7 @@ its traceback.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,12 @@ ContextOption = Annotated[
         "--max-context-tokens", help="Prompt budget for evidence (env QA_MAX_CONTEXT_TOKENS)."
     ),
 ]
+ChromaUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 (env QA_CHROMA_URL)."
+    ),
+]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM response cache.")]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show timings and token usage.")
@@ -83,9 +90,13 @@ def settings_from(
     max_context_tokens: int | None = None,
     no_cache: bool = False,
     chunk_tokens: int | None = None,
+    chroma_url: str | None = None,
+    max_mb: float | None = None,
 ) -> Settings:
     return Settings.from_env(
         collection=collection,
+        chroma_url=chroma_url,
+        max_input_bytes=None if max_mb is None else int(max_mb * 1024 * 1024),
         backend=backend,
         model=model,
         base_url=base_url,
@@ -123,13 +134,24 @@ def ingest(
         int | None,
         typer.Option("--chunk-tokens", help="Token budget per chunk (env QA_CHUNK_TOKENS)."),
     ] = None,
+    max_mb: Annotated[
+        float | None,
+        typer.Option("--max-mb", help="Refuse inputs larger than this (env QA_MAX_INPUT_MB; 5)."),
+    ] = None,
+    chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Clean, split, chunk, embed and store articles. Re-ingesting never duplicates."""
+    """Clean, split, chunk, embed and store articles. Re-ingesting never duplicates.
+
+    Exit status: 0 all stored, 2 nothing stored (every input refused), 3 partial
+    (some stored, the refused ones listed on stderr), 1 any other failure.
+    """
     from qa.ingest import ingest as run_ingest
 
     with user_errors():
-        settings = settings_from(collection, chunk_tokens=chunk_tokens)
+        settings = settings_from(
+            collection, chunk_tokens=chunk_tokens, chroma_url=chroma_url, max_mb=max_mb
+        )
         with progress_bar() as progress:
             task = progress.add_task("ingesting", total=None)
 
@@ -154,8 +176,9 @@ def ingest(
     if not report.outcomes:
         stderr.print("error: no .txt, .md or .html files found in the given folders")
         raise typer.Exit(2)
-    if report.count("failed"):
-        raise typer.Exit(1)
+    failed = report.count("failed")
+    if failed:
+        raise typer.Exit(2 if failed == len(report.outcomes) else 3)
 
 
 def ask_command(
@@ -171,6 +194,7 @@ def ask_command(
         bool, typer.Option("--stream", help="Print the answer as it arrives.")
     ] = False,
     no_cache: NoCacheOption = False,
+    chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -185,7 +209,15 @@ def ask_command(
             sys.stdout.flush()
 
     with user_errors():
-        settings = settings_from(collection, backend, model, base_url, max_context_tokens, no_cache)
+        settings = settings_from(
+            collection,
+            backend,
+            model,
+            base_url,
+            max_context_tokens,
+            no_cache,
+            chroma_url=chroma_url,
+        )
         answer = ask(question, doc=doc, k=k, settings=settings, on_text=on_text)
     if as_json:
         print_json(answer.to_dict())
@@ -266,6 +298,7 @@ def summarize(
     base_url: BaseUrlOption = None,
     max_context_tokens: ContextOption = None,
     no_cache: NoCacheOption = False,
+    chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -273,7 +306,15 @@ def summarize(
     from qa.summarize import summarize as run_summarize
 
     with user_errors():
-        settings = settings_from(collection, backend, model, base_url, max_context_tokens, no_cache)
+        settings = settings_from(
+            collection,
+            backend,
+            model,
+            base_url,
+            max_context_tokens,
+            no_cache,
+            chroma_url=chroma_url,
+        )
         summary = run_summarize(doc, sentences=sentences, settings=settings)
     if as_json:
         print_json(summary.to_dict())
@@ -289,12 +330,16 @@ def print_summary(summary: Summary) -> None:
 
 
 @app.command("list")
-def list_command(collection: CollectionOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    collection: CollectionOption = None,
+    chroma_url: ChromaUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """List the ingested documents."""
     from qa.library import list_documents
 
     with user_errors():
-        documents = list_documents(settings=settings_from(collection))
+        documents = list_documents(settings=settings_from(collection, chroma_url=chroma_url))
     if as_json:
         print_json({"documents": [document.to_dict() for document in documents]})
         return
@@ -313,13 +358,14 @@ def list_command(collection: CollectionOption = None, as_json: JsonOption = Fals
 def show(
     doc: Annotated[str, typer.Argument(help="Document id or prefix.")],
     collection: CollectionOption = None,
+    chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print a document's cleaned text with its sentence numbers."""
     from qa.library import show as show_document
 
     with user_errors():
-        document = show_document(doc, settings=settings_from(collection))
+        document = show_document(doc, settings=settings_from(collection, chroma_url=chroma_url))
     if as_json:
         print_json(
             {
@@ -351,6 +397,7 @@ def forget(
         bool, typer.Option("--all", help="Forget the whole collection.")
     ] = False,
     collection: CollectionOption = None,
+    chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remove a document (or the whole collection) from the vector and lexical indexes."""
@@ -360,7 +407,7 @@ def forget(
         stderr.print("error: give a document id, or --all to forget the whole collection")
         raise typer.Exit(2)
     with user_errors():
-        removed = forget_documents(doc, settings=settings_from(collection))
+        removed = forget_documents(doc, settings=settings_from(collection, chroma_url=chroma_url))
     if as_json:
         print_json({"removed": removed})
     else:
@@ -435,10 +482,22 @@ def eval_command(
         raise typer.Exit(1)
 
 
+def show_library_notices() -> None:
+    """Print the library's warnings (waiting for a lock, repairs) as plain lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("qa")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 def main() -> None:
+    show_library_notices()
     app()
 
 
 def ask_main() -> None:
     """The ``ask`` console script: ``qa ask`` on its own."""
+    show_library_notices()
     typer.run(ask_command)

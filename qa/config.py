@@ -7,6 +7,7 @@ are kept out of ``repr`` so they cannot leak into logs or error messages.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,11 @@ class Settings:
     max_retries: int = 2
     max_context_tokens: int = 6000
     use_cache: bool = True
+    # Inputs larger than this are refused before they are read whole.
+    max_input_bytes: int = 5 * 1024 * 1024
+    url_timeout: float = 20.0
+    # How long a writer waits for another qa process writing the same store.
+    lock_timeout: float = 600.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -67,6 +73,9 @@ class Settings:
             timeout=_env_float("QA_TIMEOUT", 60.0),
             max_retries=_env_int("QA_MAX_RETRIES", 2),
             max_context_tokens=_env_int("QA_MAX_CONTEXT_TOKENS", 6000),
+            max_input_bytes=int(_env_float("QA_MAX_INPUT_MB", 5.0) * 1024 * 1024),
+            url_timeout=_env_float("QA_URL_TIMEOUT", 20.0),
+            lock_timeout=_env_float("QA_LOCK_TIMEOUT", 600.0),
         )
         return settings.with_options(**overrides)
 
@@ -92,6 +101,21 @@ class Settings:
         if not 3 <= len(self.collection) <= 60:
             raise ConfigError(
                 f"invalid collection name {self.collection!r}", fix="use 3 to 60 characters"
+            )
+        if self.max_input_bytes < 1024:
+            raise ConfigError(
+                f"input size limit {self.max_input_bytes} bytes is too small",
+                fix="set QA_MAX_INPUT_MB (or --max-mb) to 0.001 or more",
+            )
+        if self.url_timeout <= 0 or self.lock_timeout < 0:
+            raise ConfigError(
+                "QA_URL_TIMEOUT must be positive and QA_LOCK_TIMEOUT not negative",
+                fix="set them to a number of seconds",
+            )
+        if self.chroma_url and not re.match(r"^https?://[^/\s]+", self.chroma_url):
+            raise ConfigError(
+                f"invalid Chroma URL {self.chroma_url!r}",
+                fix="use http://HOST:PORT, e.g. http://127.0.0.1:8000",
             )
         if self.chunk_tokens < 16:
             raise ConfigError(

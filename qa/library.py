@@ -13,13 +13,13 @@ def list_documents(*, settings: Settings | None = None) -> list[DocumentInfo]:
 
 
 def show(doc: str, *, settings: Settings | None = None) -> Document:
-    with Store.using(None, settings) as store:
+    with Store.using(None, settings) as store, store.snapshot():
         return store.get_document(store.resolve_doc_id(doc))
 
 
 def forget(doc: str | None = None, *, settings: Settings | None = None) -> list[str]:
     """Remove one document (by id or prefix), or the whole collection when ``doc`` is None."""
-    with Store.using(None, settings) as store:
+    with Store.using(None, settings) as store, store.writing():
         if doc is None:
             removed = store.doc_ids()
             store.drop_collection()

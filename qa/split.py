@@ -8,20 +8,35 @@ separately so a sentence never spans two paragraphs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import nupunkt
 
 from qa.types import Sentence
 
-PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\n)[^\n]+)*")
+# A blank line: a line break, then lines holding nothing but whitespace.  Why not just
+# "\n\n": text that was not cleaned has "\r\n\r\n" and lines of spaces between paragraphs,
+# and a sentence must not run from one paragraph into the next across them.
+LINE_BREAK = r"(?:\r\n|\r(?!\n)|\n)"
+PARAGRAPH_BREAK = re.compile(rf"{LINE_BREAK}(?:[^\S\r\n]*{LINE_BREAK})+")
+
+
+def _paragraphs(text: str) -> Iterator[tuple[int, str]]:
+    """Each paragraph with its offset in ``text``."""
+    start = 0
+    for gap in PARAGRAPH_BREAK.finditer(text):
+        yield start, text[start : gap.start()]
+        start = gap.end()
+    yield start, text[start:]
 
 
 def split_sentences(text: str) -> tuple[Sentence, ...]:
     sentences: list[Sentence] = []
-    for paragraph in PARAGRAPH.finditer(text):
-        offset = paragraph.start()
-        for start, end in nupunkt.sent_spans(paragraph.group()):
-            piece = paragraph.group()[start:end]
+    for offset, paragraph in _paragraphs(text):
+        if not paragraph.strip():
+            continue
+        for start, end in nupunkt.sent_spans(paragraph):
+            piece = paragraph[start:end]
             stripped = piece.strip()
             if not stripped:
                 continue

@@ -11,14 +11,27 @@ stored text; the FTS5 index is updated in the same transaction as the
 document rows, so the lexical index cannot drift from them.  Chroma is written
 first and cleaned up if the SQLite write fails, so no chunk is left orphaned.
 
-Not handled: two processes writing one store at once (Chroma's embedded
-client is not process-safe); use ``QA_CHROMA_URL`` with ``chroma run`` for a
-shared vector server.  Documents and the lexical index then stay local.
+Crashes and concurrency:
+
+* A document is visible only once its SQLite transaction commits, and SQLite
+  decides what exists: vectors Chroma returns for chunks SQLite does not know
+  are ignored, and removed (:meth:`Store.sweep_orphans`) at the next write.
+  A writer killed at any point therefore leaves the old state, and re-running
+  the same ingest completes it without duplicates (ids are content hashes).
+* Writers take ``QA_HOME/write.lock`` for the whole run, because Chroma's
+  embedded client is not safe with two writing processes; a second writer
+  waits (saying so) up to ``QA_LOCK_TIMEOUT`` seconds.  Readers take no lock:
+  SQLite runs in WAL mode and each question reads one snapshot, so a reader
+  sees the state before or after a document, never half of one.
+
+With ``QA_CHROMA_URL`` the vectors live in a ``chroma run`` server; documents
+and the lexical index stay in the local ``QA_HOME``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -28,12 +41,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from qa.config import Settings
 from qa.embed import Embedder, MiniLMEmbedder, Vectors
 from qa.errors import (
     EmbedderMismatchError,
     NotIngestedError,
+    QAError,
     StoreError,
     UnknownDocumentError,
 )
@@ -70,9 +85,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5 (
 );
 """
 
+SCHEMA_VERSION = 1
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Chroma caps one add() call at a little over 5,000 records.
 CHROMA_BATCH = 5000
+# SQLite waits this long for another connection's short write transaction.
+BUSY_TIMEOUT_S = 30.0
+
+log = logging.getLogger("qa")
 
 
 class Store:
@@ -82,10 +102,15 @@ class Store:
         self._embedder = embedder
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
+        self._lock = FileLock(settings.home / "write.lock")
         try:
             settings.home.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(settings.home / "qa.sqlite3")
-            self.db.executescript(SCHEMA)
+            self.db = sqlite3.connect(settings.home / "qa.sqlite3", timeout=BUSY_TIMEOUT_S)
+            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self.db.executescript(SCHEMA)
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # WAL: readers keep reading their snapshot while a writer commits.
+            self.db.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as error:
             raise StoreError(
                 f"cannot open the store in {settings.home}: {error}",
@@ -111,6 +136,46 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._lock.is_locked:
+            self._lock.release(force=True)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock of ``QA_HOME``: one qa process writes a store at a time."""
+        if self._lock.is_locked:
+            # Already held by this Store (ingest inside a caller's writing block).
+            yield
+            return
+        timeout = self.settings.lock_timeout
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            home = self.settings.home
+            log.warning("another qa process is writing to %s; waiting up to %g s", home, timeout)
+            try:
+                self._lock.acquire(timeout=timeout)
+            except Timeout:
+                raise StoreError(
+                    f"another qa process is still writing to {self.settings.home} "
+                    f"after {timeout:g} s",
+                    fix="wait for it to finish, or raise QA_LOCK_TIMEOUT",
+                ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read one consistent state of the documents, whatever a writer commits meanwhile."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.rollback()
 
     @property
     def embedder(self) -> Embedder:
@@ -128,16 +193,43 @@ class Store:
             chroma_settings = ChromaSettings(anonymized_telemetry=False)
             if self.settings.chroma_url:
                 url = urlparse(self.settings.chroma_url)
-                self._client = chromadb.HttpClient(
-                    host=url.hostname or "127.0.0.1",
-                    port=url.port or 8000,
-                    ssl=url.scheme == "https",
-                    settings=chroma_settings,
-                )
+                with self._chroma_errors("connect"):
+                    self._client = chromadb.HttpClient(
+                        host=url.hostname or "127.0.0.1",
+                        port=url.port or (443 if url.scheme == "https" else 8000),
+                        ssl=url.scheme == "https",
+                        settings=chroma_settings,
+                    )
             else:
                 path = self.settings.home / "chroma"
-                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+                with self._chroma_errors("open"):
+                    self._client = chromadb.PersistentClient(
+                        path=str(path), settings=chroma_settings
+                    )
         return self._client
+
+    @contextmanager
+    def _chroma_errors(self, action: str) -> Iterator[None]:
+        """A failing Chroma operation becomes one StoreError naming the server or folder."""
+        try:
+            yield
+        except QAError:
+            raise
+        except Exception as error:  # Chroma and httpx raise many types for "down" and "broken".
+            raise self._chroma_error(action, error) from None
+
+    def _chroma_error(self, action: str, error: Exception) -> StoreError:
+        if self.settings.chroma_url:
+            return StoreError(
+                f"cannot reach Chroma at {self.settings.chroma_url} "
+                f"({action}: {_first_line(error)})",
+                fix="start it with: chroma run --path DIR --host 127.0.0.1 --port PORT, "
+                "or fix --chroma-url / QA_CHROMA_URL",
+            )
+        return StoreError(
+            f"Chroma failed ({action}) in {self.settings.home / 'chroma'}: {_first_line(error)}",
+            fix="check QA_HOME; qa forget --all and ingest again if the folder is damaged",
+        )
 
     def _vectors(self, create: bool) -> Collection | None:
         """The Chroma collection, checked to be built with our embedder."""
@@ -150,20 +242,18 @@ class Store:
             "dimension": self.embedder.dimension,
             "hnsw:space": "cosine",
         }
-        try:
-            if create:
+        if create:
+            with self._chroma_errors("open collection"):
                 collection = client.get_or_create_collection(
                     self.collection_name, metadata=metadata, embedding_function=None
                 )
-            else:
+        else:
+            try:
                 collection = client.get_collection(self.collection_name, embedding_function=None)
-        except Exception as error:  # Chroma raises several types for "missing" and "down".
-            if not create and "does not exist" in str(error).lower():
-                return None
-            raise StoreError(
-                f"cannot open Chroma collection {self.collection_name!r}: {error}",
-                fix="check QA_CHROMA_URL or QA_HOME",
-            ) from None
+            except Exception as error:  # Chroma raises several types for "missing" and "down".
+                if "does not exist" in str(error).lower():
+                    return None
+                raise self._chroma_error("open collection", error) from None
         stored = collection.metadata or {}
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
@@ -202,93 +292,132 @@ class Store:
         chunks: Sequence[Chunk],
         chunk_vectors: Vectors,
         sentence_vectors: Vectors,
+        *,
+        replaces: Sequence[str] = (),
     ) -> None:
+        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit."""
         collection = self._vectors(create=True)
         assert collection is not None
         ids = [chunk.id for chunk in chunks]
         for begin in range(0, len(chunks), CHROMA_BATCH):
             part = chunks[begin : begin + CHROMA_BATCH]
-            collection.upsert(
-                ids=ids[begin : begin + CHROMA_BATCH],
-                embeddings=chunk_vectors[begin : begin + CHROMA_BATCH],
-                documents=[chunk.text for chunk in part],
-                metadatas=[
-                    {"doc_id": chunk.doc_id, "index": chunk.index, "title": document.title}
-                    for chunk in part
-                ],
-            )
+            with self._chroma_errors("add vectors"):
+                collection.upsert(
+                    ids=ids[begin : begin + CHROMA_BATCH],
+                    embeddings=chunk_vectors[begin : begin + CHROMA_BATCH],
+                    documents=[chunk.text for chunk in part],
+                    metadatas=[
+                        {"doc_id": chunk.doc_id, "index": chunk.index, "title": document.title}
+                        for chunk in part
+                    ],
+                )
         try:
             with self.db:
-                self._delete_rows(document.id)
-                self.db.execute(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        self.collection_name,
-                        document.id,
-                        document.title,
-                        document.source,
-                        document.text,
-                        json.dumps([[s.start, s.end] for s in document.sentences]),
-                        document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
-                    ),
-                )
-                self.db.executemany(
-                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            self.collection_name,
-                            chunk.id,
-                            chunk.doc_id,
-                            chunk.index,
-                            chunk.first_sentence,
-                            chunk.last_sentence,
-                            chunk.start,
-                            chunk.end,
-                            chunk.token_count,
-                        )
-                        for chunk in chunks
-                    ],
-                )
-                self.db.executemany(
-                    "INSERT INTO chunk_text VALUES (?, ?, ?, ?)",
-                    [
-                        (
-                            _lexical_text(document, chunk),
-                            chunk.id,
-                            self.collection_name,
-                            chunk.doc_id,
-                        )
-                        for chunk in chunks
-                    ],
-                )
-                self.db.execute(
-                    "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
-                    (
-                        self.collection_name,
-                        document.id,
-                        np.ascontiguousarray(sentence_vectors, dtype=np.float32).tobytes(),
-                    ),
-                )
+                for old_id in {*replaces, document.id}:
+                    self._delete_rows(old_id)
+                self._insert_rows(document, chunks, sentence_vectors)
         except sqlite3.Error as error:
-            collection.delete(ids=ids)
+            with self._chroma_errors("clean up vectors"):
+                collection.delete(ids=ids)
             raise StoreError(f"cannot write document {document.id}: {error}") from None
+        for old_id in replaces:
+            if old_id != document.id:
+                self._delete_vectors(old_id)
+
+    def _insert_rows(
+        self, document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.collection_name,
+                document.id,
+                document.title,
+                document.source,
+                document.text,
+                json.dumps([[s.start, s.end] for s in document.sentences]),
+                document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    self.collection_name,
+                    chunk.id,
+                    chunk.doc_id,
+                    chunk.index,
+                    chunk.first_sentence,
+                    chunk.last_sentence,
+                    chunk.start,
+                    chunk.end,
+                    chunk.token_count,
+                )
+                for chunk in chunks
+            ],
+        )
+        self.db.executemany(
+            "INSERT INTO chunk_text VALUES (?, ?, ?, ?)",
+            [
+                (_lexical_text(document, chunk), chunk.id, self.collection_name, chunk.doc_id)
+                for chunk in chunks
+            ],
+        )
+        self.db.execute(
+            "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
+            (
+                self.collection_name,
+                document.id,
+                np.ascontiguousarray(sentence_vectors, dtype=np.float32).tobytes(),
+            ),
+        )
 
     def remove_document(self, doc_id: str) -> int:
         """Delete a document from both indexes; returns the number of chunks removed."""
-        ids = [
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM chunks WHERE collection = ? AND doc_id = ?",
-                (self.collection_name, doc_id),
-            )
-        ]
-        collection = self._vectors(create=False)
-        if collection is not None:
-            # Delete by metadata too, so chunks from an interrupted write go as well.
-            collection.delete(where={"doc_id": doc_id})
+        row = self._one("SELECT COUNT(*) FROM chunks WHERE collection = ? AND doc_id = ?", doc_id)
+        # SQLite first: once it commits the document is gone, whatever happens to Chroma next.
         with self.db:
             self._delete_rows(doc_id)
-        return len(ids)
+        self._delete_vectors(doc_id)
+        return int(row[0]) if row else 0
+
+    def _delete_vectors(self, doc_id: str) -> None:
+        collection = self._vectors(create=False)
+        if collection is not None:
+            # By metadata, so chunks from an interrupted write go as well.
+            with self._chroma_errors("delete vectors"):
+                collection.delete(where={"doc_id": doc_id})
+
+    def sweep_orphans(self) -> int:
+        """Delete vectors whose chunk SQLite does not know (left by a killed writer)."""
+        collection = self._vectors(create=False)
+        if collection is None:
+            return 0
+        with self._chroma_errors("count"):
+            if collection.count() == self.count_chunks():
+                return 0
+        known = {
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM chunks WHERE collection = ?", (self.collection_name,)
+            )
+        }
+        orphans: list[str] = []
+        offset = 0
+        while True:
+            with self._chroma_errors("list vectors"):
+                page = collection.get(include=[], limit=CHROMA_BATCH, offset=offset)
+            orphans.extend(chunk_id for chunk_id in page["ids"] if chunk_id not in known)
+            if len(page["ids"]) < CHROMA_BATCH:
+                break
+            offset += CHROMA_BATCH
+        for begin in range(0, len(orphans), CHROMA_BATCH):
+            batch = orphans[begin : begin + CHROMA_BATCH]
+            with self._chroma_errors("delete vectors"):
+                collection.delete(ids=batch)
+        if orphans:
+            log.warning("removed %d vectors left by an interrupted write", len(orphans))
+        return len(orphans)
 
     def _delete_rows(self, doc_id: str) -> None:
         key = (self.collection_name, doc_id)
@@ -297,22 +426,20 @@ class Store:
             self.db.execute(f"DELETE FROM {table} WHERE collection = ? AND {column} = ?", key)
 
     def drop_collection(self) -> None:
-        """Remove the whole collection from Chroma and SQLite."""
-        client = self._chroma()
-        try:
-            client.delete_collection(self.collection_name)
-        except Exception as error:  # Chroma raises different types when it is missing.
-            if "does not exist" not in str(error).lower():
-                raise StoreError(
-                    f"cannot delete collection {self.collection_name!r}: {error}"
-                ) from None
-        self._collection = None
+        """Remove the whole collection from SQLite, then from Chroma."""
         with self.db:
             for table in ("documents", "chunks", "sentence_vectors", "chunk_text"):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
                 )
             self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
+        client = self._chroma()
+        self._collection = None
+        try:
+            client.delete_collection(self.collection_name)
+        except Exception as error:  # Chroma raises different types when it is missing.
+            if "does not exist" not in str(error).lower():
+                raise self._chroma_error("delete collection", error) from None
 
     # -- reading --------------------------------------------------------------
 
@@ -422,7 +549,10 @@ class Store:
 
     def count_vectors(self) -> int:
         collection = self._vectors(create=False)
-        return collection.count() if collection is not None else 0
+        if collection is None:
+            return 0
+        with self._chroma_errors("count"):
+            return collection.count()
 
     def require_documents(self) -> None:
         if self._one("SELECT 1 FROM documents WHERE collection = ? LIMIT 1") is None:
@@ -440,12 +570,13 @@ class Store:
         if collection is None:
             return []
         where: Any = {"doc_id": doc_id} if doc_id else None
-        result = collection.query(
-            query_embeddings=[vector.tolist()],
-            n_results=k,
-            where=where,
-            include=["distances"],
-        )
+        with self._chroma_errors("search"):
+            result = collection.query(
+                query_embeddings=[vector.tolist()],
+                n_results=k,
+                where=where,
+                include=["distances"],
+            )
         ids = result["ids"][0] if result["ids"] else []
         distances = (result.get("distances") or [[]])[0]
         # Cosine distance back to similarity.
@@ -482,6 +613,10 @@ class Store:
 def _lexical_text(document: Document, chunk: Chunk) -> str:
     # The title is indexed with each chunk, so a question naming the story still finds it.
     return f"{document.title}\n{chunk.text}" if document.title else chunk.text
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _like_prefix(prefix: str) -> str:

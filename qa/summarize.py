@@ -22,7 +22,7 @@ def summarize(
 ) -> Summary:
     if sentences < 1:
         raise ConfigError(f"--sentences {sentences} is too small", fix="use 1 or more")
-    with Store.using(store, settings) as store:
+    with Store.using(store, settings) as store, store.snapshot():
         started = time.perf_counter()
         store.require_documents()
         doc_ids = [store.resolve_doc_id(doc)] if doc else store.doc_ids()

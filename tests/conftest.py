@@ -61,6 +61,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "QA_TEMPERATURE",
         "QA_TIMEOUT",
         "QA_MAX_RETRIES",
+        "QA_MAX_INPUT_MB",
+        "QA_URL_TIMEOUT",
+        "QA_LOCK_TIMEOUT",
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
     ):

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from qa.config import Settings
 from qa.ingest import ingest
 from qa.store import Store
 from tests.conftest import SEED
+from tests.test_cli import assert_one_line_error, run
 
 
 def free_port() -> int:
@@ -26,8 +28,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class ChromaServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[ChromaServer]:
     chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
     port = free_port()
     process = subprocess.Popen(
@@ -55,10 +67,16 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     pytest.fail("chroma run did not start")
                 time.sleep(0.2)
-        yield url
+        yield ChromaServer(url, process)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def chroma_server(server: ChromaServer) -> str:
+    return server.url
 
 
 def test_ingest_and_ask_through_a_chroma_server(chroma_server: str, tmp_path: Path) -> None:
@@ -75,3 +93,30 @@ def test_ingest_and_ask_through_a_chroma_server(chroma_server: str, tmp_path: Pa
     assert "Steve Witkoff" in answer.text
     # The vectors live in the server, not in QA_HOME.
     assert not (settings.home / "chroma").exists()
+
+
+def test_the_cli_uses_a_chroma_server_and_says_when_it_is_gone(
+    server: ChromaServer, tmp_path: Path
+) -> None:
+    code, _, err = run("ingest", str(SEED), "--chroma-url", server.url)
+    assert code == 0, err
+    code, out, err = run("ask", "Who met Putin in Moscow?", "--chroma-url", server.url)
+    assert code == 0, err
+    assert "Steve Witkoff" in out
+    assert not (tmp_path / "qa-home" / "chroma").exists()
+
+    server.stop()
+    for args in (
+        ("ask", "Who met Putin in Moscow?"),
+        ("ingest", str(SEED)),
+        ("forget", "--all"),
+    ):
+        code, out, err = run(*args, "--chroma-url", server.url)
+        assert code == 1 and out == ""
+        assert_one_line_error(err, f"cannot reach Chroma at {server.url}", "chroma run")
+
+
+def test_a_malformed_chroma_url_is_refused() -> None:
+    code, _, err = run("list", "--chroma-url", "localhost:8000")
+    assert code == 2
+    assert_one_line_error(err, "invalid Chroma URL", "http://HOST:PORT")

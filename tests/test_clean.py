@@ -131,3 +131,23 @@ def test_prose_that_starts_like_page_furniture_is_kept() -> None:
     ]
     article = clean_text("Rents rise\n\n" + "\n\n".join(sentences))
     assert article.text.split("\n\n") == sentences
+
+
+# Regressions found by the property tests (tests/test_properties.py).
+
+
+def test_every_kind_of_line_break_and_space_is_normalised() -> None:
+    # U+2028, \v and U+1680 used to survive cleaning inside a paragraph.
+    article = clean_text("Storm hits\n\nRain fell\u2028all day.\x0bRoads\u1680closed.")
+    assert article.title == "Storm hits"
+    assert article.text == "Rain fell all day. Roads closed."
+
+
+def test_html_title_with_a_line_break_is_one_line() -> None:
+    article = extract_html("<title>Dam opens\non the river</title><p>Water flowed.</p>")
+    assert article.title == "Dam opens on the river"
+
+
+def test_markdown_removed_mid_line_leaves_single_spaces() -> None:
+    article = clean_text("Title\n\nThe ** vote ** passed.", markdown=True)
+    assert article.text == "The vote passed."

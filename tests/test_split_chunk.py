@@ -73,3 +73,32 @@ def test_tiktoken_works_offline_without_its_cache() -> None:
     assert enc.encode("hello world") == [15339, 1917]
     cache = Path(os.environ["TIKTOKEN_CACHE_DIR"])
     assert not cache.exists() or not any(cache.iterdir())
+
+
+# Regressions found by the property tests (tests/test_properties.py).
+
+
+def test_sentences_never_span_a_blank_line_of_any_kind() -> None:
+    texts = [s.text for s in split_sentences("Headline\r\n\r\nBody text here.\n \nLast one")]
+    assert texts == ["Headline", "Body text here.", "Last one"]
+    # A single line break, "\r\n" included, does not end a paragraph.
+    assert [s.text for s in split_sentences("One line\r\ncontinues here.")] == [
+        "One line\r\ncontinues here."
+    ]
+
+
+def test_overlap_sentence_is_not_repeated_as_a_chunk_of_its_own() -> None:
+    # 5 + 3 + 15 tokens: the overlap "They agreed." cannot join the 15-token sentence within
+    # 16 tokens, and used to be emitted alone, a duplicate of the first chunk's end.
+    text = (
+        "Officials met on Monday. They agreed. "
+        "The long plan covers roads and bridges and schools and parks across the city."
+    )
+    chunks = chunk_sentences("doc", text, split_sentences(text), 16)
+    assert [(c.first_sentence, c.last_sentence) for c in chunks] == [(0, 1), (2, 2)]
+
+
+def test_budget_below_minimum_is_refused() -> None:
+    # Budget 0 used to loop forever on a sentence over the budget.
+    with pytest.raises(ValueError, match="at least 4"):
+        chunk_sentences("doc", "Some text.", split_sentences("Some text."), 0)
