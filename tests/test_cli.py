@@ -305,3 +305,16 @@ def test_url_download_is_capped_and_timed_out(
     code, _, err = run("ingest", f"{article_server}/slow")
     assert code == 2 and time.monotonic() - started < 2.5
     assert_one_line_error(err, "cannot fetch", "timed out")
+
+
+def test_help_starts_without_the_heavy_imports() -> None:
+    # What keeps `qa --help` fast: the package and the CLI import numpy, Chroma and the
+    # embedding model only inside the commands that need them.
+    probe = (
+        "import sys; from typer.testing import CliRunner; from qa.cli import app; "
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0; "
+        "heavy = {'numpy', 'chromadb', 'onnxruntime', 'tiktoken', 'openai'} & set(sys.modules); "
+        "assert not heavy, heavy; import qa; assert qa.ask.__module__ == 'qa.answer'"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
