@@ -10,7 +10,9 @@ id (else it is flagged unsupported), and text inside double quotes (straight
 or curly) must occur in one of the cited sentences after normalising quotes,
 dashes, whitespace and case (else it is flagged). A claim whose content words
 are mostly absent from its cited sentences is flagged too: a cheap lexical
-test that catches a citation pointing at an unrelated sentence. Whether a
+test that catches a citation pointing at an unrelated sentence, and a short
+claim that shares no content word or number with what it cites ("PWNED [1]",
+a model obeying an instruction planted in an article). Whether a
 cited sentence really entails a paraphrase is not judged; single straight
 quotes are not treated as quotation marks because they double as apostrophes.
 """
@@ -64,6 +66,7 @@ _CHAR_MAP = str.maketrans(
         "\u00a0": " ",
     }
 )
+_FULL_WIDTH = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
 _ID_KEYS = ("sentence_ids", "ids", "citations", "sources", "note_ids")
 
 
@@ -129,6 +132,19 @@ def _expand(group: str) -> list[int]:
         elif part.strip().isdigit():
             ids.append(int(part))
     return ids
+
+
+def defuse_markers(text: str) -> str:
+    """``text`` with every ``[n]``-style group written in full-width brackets: ``［n］``.
+
+    Source text may itself contain "[99]" (a footnote, or an injected fake
+    citation). Shown beside qa's own markers it would read as a citation, and a
+    parser would take it for one; in full-width brackets it reads the same to a
+    person but matches no marker pattern. NFKC folds the brackets back, so a
+    normalised comparison with the source (quote checks, eval matching) still
+    sees the exact words.
+    """
+    return _MARKER.sub(lambda match: match.group().translate(_FULL_WIDTH), text)
 
 
 def split_markers(text: str) -> tuple[str, list[int]]:
@@ -302,6 +318,9 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
+_NUMBER = re.compile(r"\d+")
+
+
 def _content_keys(text: str) -> set[str]:
     """Content words cut to five letters, so "supported" meets "supporting"."""
     words = re.findall(r"[^\W_]+", normalise(text))
@@ -314,6 +333,19 @@ def shared_word_share(claim: str, texts: Sequence[str]) -> float:
         return 1.0  # too short to judge
     cited = set().union(*(_content_keys(text) for text in texts)) if texts else set()
     return len(keys & cited) / len(keys)
+
+
+def shares_nothing(claim: str, texts: Sequence[str]) -> bool:
+    """Whether a claim with content words or numbers has none in common with ``texts``.
+
+    :func:`shared_word_share` leaves claims of fewer than four content words
+    alone; this catches the short ones that cite an unrelated sentence ("PWNED [1]").
+    """
+    keys = _content_keys(claim) | set(_NUMBER.findall(normalise(claim)))
+    if not keys:
+        return False
+    cited = " ".join(texts)
+    return not keys & (_content_keys(cited) | set(_NUMBER.findall(normalise(cited))))
 
 
 def _as_id(raw: int | str) -> int | None:
@@ -354,6 +386,8 @@ def check_claims(
                     problems.append(f"quote \u201c{quote}\u201d is not in the cited sentences")
             if shared_word_share(claim.text, texts) < MIN_SHARED_WORDS:
                 problems.append("the cited sentences share few words with the claim")
+            elif shares_nothing(claim.text, texts):
+                problems.append("the cited sentences share no words with the claim")
         result.claims.append(
             DraftClaim(text=claim.text, refs=refs, unsupported=bool(problems), problems=problems)
         )

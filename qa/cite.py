@@ -3,12 +3,19 @@
 A citation number is given to each distinct sentence in order of first use;
 its quote is read from the stored document by its span, so a citation can
 only ever show text that is really in the article.
+
+A claim's own text never carries a marker qa did not put there: a "[99]" or
+"[1]" that an article sentence contains (a footnote, or a fake citation planted
+in the article) is written ``［99］`` in the claim, so neither a reader nor a
+parser of ``[n]`` markers can take it for a citation. The quote keeps the
+stored text exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from qa.check import defuse_markers
 from qa.errors import UnknownDocumentError
 from qa.types import Citation, Claim, Document, Draft, SentenceRef
 
@@ -61,7 +68,7 @@ def number_citations(
         # A backend that already said why (e.g. "no citation") keeps its own wording.
         if not cited and not problems:
             problems.append("no valid citation")
-        claims.append(Claim(draft_claim.text, cited, unsupported, problems))
+        claims.append(Claim(defuse_markers(draft_claim.text), cited, unsupported, problems))
     return claims, citations, dropped
 
 
@@ -70,5 +77,5 @@ def render(claims: list[Claim]) -> str:
     parts = []
     for claim in claims:
         markers = "".join(f"[{number}]" for number in claim.citations)
-        parts.append(f"{claim.text} {markers}".rstrip())
+        parts.append(f"{defuse_markers(claim.text)} {markers}".rstrip())
     return " ".join(parts)

@@ -55,6 +55,13 @@ in the article ("Kremlin spokesperson Dmitry Peskov") covers the role words
 (a word of the phrase itself counting more than a close neighbour); when two
 speakers fit equally, the question is answered from the plain ranking.
 
+Sentences written to a model rather than to a reader ("Ignore all previous
+instructions ...", fake "system:" turns, prompt delimiters, the abstention
+sentence itself: :func:`qa.discourse.is_instruction`) are taken out of the
+documents before anything is scored, for answers and summaries alike, so an
+article cannot steer the engine; citations are mapped back to the stored
+sentence numbers.
+
 Summaries are written by :mod:`qa.extractive_summary`; the text analysis both
 share (stemming, patterns, quotation and speaker structure) is in
 :mod:`qa.discourse`, and question analysis (type, parts, names, speakers) in
@@ -78,10 +85,11 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from qa.backend import TextSink
+from qa.check import defuse_markers
 from qa.discourse import (
     AMOUNT_PATTERN,
     DIGIT_PATTERN,
@@ -102,6 +110,7 @@ from qa.discourse import (
     lemma,
     match_terms,
     outside_quotes,
+    without_instructions,
 )
 from qa.embed import Embedder, Vectors
 from qa.extractive_summary import summarize
@@ -184,6 +193,9 @@ class ExtractiveBackend:
         self.embedder = embedder
         self.store = store
         self._word_cache: dict[tuple[str, ...], tuple[list[str], Vectors]] = {}
+        # Per call: for each document that lost instruction sentences, the stored indices
+        # of the sentences kept and the stored sentence count.
+        self._kept: dict[str, tuple[tuple[int, ...], int]] = {}
 
     # -- answering ------------------------------------------------------------
 
@@ -193,6 +205,22 @@ class ExtractiveBackend:
         hits: Sequence[Hit],
         documents: Mapping[str, Document],
         on_text: TextSink | None = None,
+    ) -> Draft:
+        """Cited claims answering ``question``, or an abstention.
+
+        Sentences written to a model rather than to a reader (a prompt injection,
+        :func:`qa.discourse.is_instruction`) are taken out of the documents first,
+        so they are never quoted and change no score: the answer is the one the
+        article without them gets.
+        """
+        views = self._readable(documents.values())
+        draft = self._restore(self._answer(question, self._visible_hits(hits), views))
+        if on_text is not None:
+            on_text(" ".join(defuse_markers(claim.text) for claim in draft.claims))
+        return draft
+
+    def _answer(
+        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
     ) -> Draft:
         ranked = self.rank(question, hits, documents)
         if not ranked:
@@ -225,8 +253,53 @@ class ExtractiveBackend:
                 for c in ordered
             ]
             draft = Draft(claims=claims)
-        if on_text is not None:
-            on_text(" ".join(claim.text for claim in draft.claims))
+        return draft
+
+    def _readable(self, documents: Iterable[Document]) -> dict[str, Document]:
+        """The documents as the engine reads them: without instruction sentences.
+
+        Remembers, per document that lost sentences, which stored sentences were
+        kept, to map hits, vectors and citations between the two numberings.
+        """
+        self._kept = {}
+        views: dict[str, Document] = {}
+        for document in documents:
+            view, kept = without_instructions(document)
+            if view is not document:
+                self._kept[document.id] = (kept, len(document.sentences))
+            views[document.id] = view
+        return views
+
+    def _visible_hits(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` in the readable numbering; a chunk of nothing but instructions is gone."""
+        visible: list[Hit] = []
+        for hit in hits:
+            chunk = hit.chunk
+            if chunk.doc_id not in self._kept:
+                visible.append(hit)
+                continue
+            kept, _ = self._kept[chunk.doc_id]
+            inside = [
+                new
+                for new, old in enumerate(kept)
+                if chunk.first_sentence <= old <= chunk.last_sentence
+            ]
+            if inside:
+                chunk = replace(chunk, first_sentence=inside[0], last_sentence=inside[-1])
+                visible.append(replace(hit, chunk=chunk))
+        return visible
+
+    def _restore(self, draft: Draft) -> Draft:
+        """``draft`` with its citations in the stored documents' sentence numbering."""
+        if not self._kept:
+            return draft
+        for claim in draft.claims:
+            claim.refs = [
+                SentenceRef(ref.doc_id, self._kept[ref.doc_id][0][ref.index])
+                if ref.doc_id in self._kept
+                else ref
+                for ref in claim.refs
+            ]
         return draft
 
     def rank(
@@ -298,6 +371,10 @@ class ExtractiveBackend:
     def _sentence_vectors(self, document: Document) -> Vectors:
         if self.store is not None:
             stored = self.store.sentence_vectors(document.id)
+            # A readable view (instruction sentences taken out) reads the kept rows.
+            kept, total = self._kept.get(document.id, ((), -1))
+            if len(stored) == total and len(document.sentences) == len(kept) < total:
+                return stored[list(kept)]
             if len(stored) == len(document.sentences):
                 return stored
         return self.embedder.embed([sentence.text for sentence in document.sentences])
@@ -853,7 +930,11 @@ class ExtractiveBackend:
     # -- summarising ----------------------------------------------------------
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
-        return summarize(documents, sentences, self._sentence_vectors, self.embedder.embed)
+        """A cited summary; instruction sentences are left out as for :meth:`answer`."""
+        views = self._readable(documents)
+        ordered = [views[d.id] for d in documents if views[d.id].sentences]
+        draft = summarize(ordered, sentences, self._sentence_vectors, self.embedder.embed)
+        return self._restore(draft)
 
 
 def _kind_noun(question: str) -> set[str]:

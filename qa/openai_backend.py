@@ -2,7 +2,13 @@
 
 Evidence goes to the model as numbered sentences (ids 1..N) inside
 ``<articles>`` delimiters; ids are mapped back to :class:`SentenceRef` and every
-citation is checked by :mod:`qa.check` before the Draft is returned.
+citation is checked by :mod:`qa.check` before the Draft is returned. Article
+text is data, never instructions: the prompts say so, and each sentence is
+written on one line with any fence tag ("</articles>", "&lt;/article&gt;") or
+"[n]" marker in it defused (:func:`_clean_line`), so an article cannot end
+its fence or pass its own numbers off as evidence ids. What a model that obeys
+an injection anyway writes is caught by the checks: an id not in the evidence
+is dropped, and a claim that shares no words with what it cites is flagged.
 
 Structured output is asked for with ``response_format`` ``json_schema``; when an
 endpoint rejects that form (any 4xx/5xx on it, e.g. llama-cpp-python's HTTP
@@ -16,7 +22,11 @@ Not handled: tool calls, images, the Responses API, and token counts exact for
 non-OpenAI models (those are estimated with cl100k_base, see :mod:`qa.tokens`).
 Connection failures and timeouts are not retried: the one-line error is more
 useful than a long wait. The API key is passed to the client only; it is not in
-the cache key, the cache files, the logs or any error message.
+the cache key, the cache files, the logs or any error message. What a server
+sends back is masked (:func:`redact`: the key, any 8-character piece of it, and
+"sk-..." strings) before it reaches an error message, the endpoint shown, a
+reply or the cache, and a logging filter masks it in the records of the
+openai, httpx and httpcore loggers (httpcore logs response headers at DEBUG).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -41,6 +51,7 @@ from qa.check import (
     EvidenceItem,
     ParsedReply,
     check_claims,
+    defuse_markers,
     parse_json_reply,
     parse_reply,
 )
@@ -90,7 +101,15 @@ _CONTEXT_WORDS = re.compile(
 _FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar", re.I)
 # OpenAI-style keys, also the half-masked ones servers echo ("sk-abc***xyz").
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9*_\-]{6,}")
-_ANGLE = re.compile(r"<(?=\s*/?\s*(?:articles?|notes)\b)", re.IGNORECASE)
+# A run of key characters; one sharing 8 or more in a row with the key is a piece of it.
+_KEY_TOKEN = re.compile(r"[A-Za-z0-9_\-]{8,}")
+_PIECE = 8
+# What could open or close the evidence fences: "<", and its look-alikes (full-width and
+# small forms, HTML entities) a model may read as "<", before an optional "/" and the tag.
+_FENCE_LIKE = re.compile(
+    r"(?:<|\uff1c|\ufe64|&lt;?|&#0*60;?|&#x0*3c;?)(?=\s*/?\s*(?:articles?|notes?)\b)",
+    re.IGNORECASE,
+)
 
 # Modes that worked, per (endpoint, model): this process's memory of fallbacks.
 _KNOWN_MODES: dict[str, Mode] = {}
@@ -164,6 +183,66 @@ class _FormatRejected(Exception):
     """The endpoint refused this response_format; the caller tries the next form."""
 
 
+def redact(text: str, secrets: Iterable[str], *, key_like: bool = True) -> str:
+    """``text`` with each secret, any 8-character piece of one, and key-like strings masked.
+
+    A server may echo the key whole, cut ("...qaLEAKCHECK-7f3a9c1e"), without its
+    prefix, or half-masked ("sk-abc***xyz"); all of those become ``***``. With
+    ``key_like`` False, other "sk-..." strings are left alone (model replies).
+    """
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "***")
+        if len(secret) >= _PIECE:
+
+            def mask(match: re.Match[str], secret: str = secret) -> str:
+                token = match.group()
+                pieces = (token[i : i + _PIECE] for i in range(len(token) - _PIECE + 1))
+                return "***" if any(piece in secret for piece in pieces) else token
+
+            text = _KEY_TOKEN.sub(mask, text)
+    return _KEY_LIKE.sub("***", text) if key_like else text
+
+
+class _Redactor(logging.Filter):
+    """Masks the API keys in use in every record of the loggers it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = redact(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
+
+
+_REDACTOR = _Redactor()
+# The loggers of the client and its HTTP stack (and of qa): httpcore logs response
+# headers at DEBUG, so a server that echoes the key in one would put it in a log line.
+_LOGGED_PACKAGES = ("openai", "httpx", "httpcore", "qa")
+
+
+def _guard_logs(secret: str) -> None:
+    """Attach the redacting filter to every logger of those packages that exists now.
+
+    A filter on a logger only sees that logger's own records, so each is
+    guarded; called again before every request, for loggers created lazily.
+    """
+    if not secret:
+        return
+    _REDACTOR.secrets.add(secret)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0].rstrip("0123456789") in _LOGGED_PACKAGES:
+            logger = logging.getLogger(name)
+            if _REDACTOR not in logger.filters:
+                logger.addFilter(_REDACTOR)
+
+
 def display_url(url: str) -> str:
     """The endpoint as shown in messages: no user:password, query or fragment."""
     parts = urlsplit(url)
@@ -181,12 +260,18 @@ def _is_o_series(model: str) -> bool:
 
 
 def _clean_attr(text: str) -> str:
-    return " ".join(text.replace('"', "'").replace("<", "").replace(">", "").split())
+    return _clean_line(text.replace('"', "'").replace("<", "").replace(">", ""))
 
 
 def _clean_line(text: str) -> str:
-    # Sentence text must not be able to close the delimiters it sits in.
-    return _ANGLE.sub("\u2039", " ".join(text.split()))
+    """Article text as one evidence line that cannot break out of its fence.
+
+    One line (no line break can start a fake numbered line), no opening or
+    closing fence tag (its "<" becomes "\u2039"), and no "[n]" marker that
+    could pass for an evidence id (written "\uff3bn\uff3d", see
+    :func:`qa.check.defuse_markers`; NFKC folds it back, so quotes still check).
+    """
+    return defuse_markers(_FENCE_LIKE.sub("\u2039", " ".join(text.split())))
 
 
 class OpenAIBackend:
@@ -200,10 +285,12 @@ class OpenAIBackend:
     def __init__(self, settings: Settings, *, max_output_tokens: int = 1024) -> None:
         self.settings = settings
         self.base_url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.endpoint = display_url(self.base_url)
+        # Shown in messages and logs: no credentials, and no key pasted in by mistake.
+        self.endpoint = redact(display_url(self.base_url), [settings.api_key])
         self.model = settings.model
         self.max_output_tokens = max_output_tokens
         self._secret = settings.api_key
+        _guard_logs(self._secret)
         if not settings.api_key and not settings.base_url:
             raise BackendError(
                 f"no API key for {self.endpoint}",
@@ -614,10 +701,18 @@ class OpenAIBackend:
                 on_text(cached)
             self._record(step, mode, Usage(calls=1, cached_calls=1), True, started)
             return _Reply(text=cached, usage=Usage(), cache_key=key)
+        _guard_logs(self._secret)
         if on_text is not None:
-            text, usage = self._with_retries(mode, lambda: self._stream(messages, params, on_text))
+            sink = on_text
+            if self._secret:
+                # A reply never needs the key; one that echoes it is not shown or cached.
+                def sink(delta: str) -> None:
+                    on_text(redact(delta, [self._secret], key_like=False))
+
+            text, usage = self._with_retries(mode, lambda: self._stream(messages, params, sink))
         else:
             text, usage = self._with_retries(mode, lambda: self._once(messages, params))
+        text = redact(text, [self._secret], key_like=False)
         usage.calls = 1
         self._record(step, mode, usage, False, started)
         return _Reply(text=text, usage=usage, cache_key=key)
@@ -739,9 +834,7 @@ class OpenAIBackend:
             return delay
 
     def _scrub(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        text = _KEY_LIKE.sub("***", text)
+        text = redact(text, [self._secret])
         text = " ".join(text.split())
         return text[:200] + ("..." if len(text) > 200 else "")
 

@@ -469,11 +469,16 @@ def test_reasoning_models_get_their_own_parameters(
 
 
 def scripted_summarizer(request: dict[str, Any]) -> dict[str, Any]:
-    """Cites item 1 and a bogus id in every map step, items 1 and 2 in the final step."""
+    """Cites item 1 and a bogus id in every map step, items 1 and 2 in the final step.
+
+    Each claim repeats the text it cites: one sharing no word with it would be flagged.
+    """
     system = request["messages"][0]["content"]
+    items = dict(re.findall(r"^\[(\d+)\] (.*)$", request["messages"][-1]["content"], re.M))
     if "take notes" in system:
-        return chat_body(claims_json(("Note one.", [1]), ("Note two.", [2, 999])))
-    return chat_body(claims_json(("Final one.", [1]), ("Final two.", [2, 3])))
+        note = claims_json((f"Note one: {items['1']}", [1]), (f"Note two: {items['2']}", [2, 999]))
+        return chat_body(note)
+    return chat_body(claims_json((f"Final one: {items['1']}", [1]), ("Final two.", [2, 3])))
 
 
 def test_summary_that_fits_is_one_call(scripted_server: Start, seed_document: Document) -> None:
@@ -506,7 +511,7 @@ def test_long_input_is_mapped_then_reduced_keeping_original_refs(
         assert backend._prompt_tokens(request.json["messages"]) <= 600
     # The reduce step sees notes, not sentences.
     reduce_input = server.requests[-1].json["messages"][1]["content"]
-    assert "<notes>\n[1] Note one.\n[2] Note two." in reduce_input
+    assert re.search(r"<notes>\n\[1\] Note one: .*\n\[2\] Note two: ", reduce_input)
 
 
 # ---- a real OpenAI-compatible server ----------------------------------------------------------
@@ -606,12 +611,13 @@ def test_too_many_notes_are_condensed_in_rounds(
     scripted_server: Start, seed_document: Document
 ) -> None:
     # Notes must share words with the sentence they cite, or the checker flags them.
-    long_note = "Russia struck a sedate tone on Friday and backed the ceasefire with caveats " * 5
+    note = "Russia struck a sedate tone on Friday and backed the ceasefire with caveats"
+    long_note = f"{note} " * 5
 
     def reply(request: dict[str, Any]) -> dict[str, Any]:
         if "take notes" in request["messages"][0]["content"]:
             return chat_body(claims_json(*[(f"{long_note}{n}.", [1]) for n in range(6)]))
-        return chat_body(claims_json(("Condensed.", [1])))
+        return chat_body(claims_json((f"{note}.", [1])))
 
     server = scripted_server([Scripted(body=reply)])
     backend = make_backend(server.base_url, max_context_tokens=600)
