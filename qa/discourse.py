@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from qa.types import NOT_IN_ARTICLES, Document
 
@@ -235,7 +236,12 @@ def attributed_name(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=256)
 def document_structure(document: Document) -> Structure:
+    """Per-sentence structure; cached because every question re-reads its documents.
+
+    Callers must treat the result as read-only.
+    """
     sentences = document.sentences
     paragraph: list[int] = []
     current = 0
@@ -355,6 +361,7 @@ PHRASES = (
 )
 
 
+@lru_cache(maxsize=1 << 17)
 def lemma(word: str) -> str:
     """A word's matching key: base form, US spelling, derivation and synonyms folded.
 
@@ -403,6 +410,19 @@ def _strip_inflection(word: str) -> str:
             doubled = len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz"
             return base[:-1] if suffix in ("ed", "ing") and doubled else base
     return word
+
+
+def vocabulary(text: str) -> set[str]:
+    """``text``'s distinct content words as written (no stopwords, no numbers, no "'s").
+
+    The engine embeds these to find a name's aliases ("U.S." for "American");
+    ingest embeds them ahead of time so a question never has to.
+    """
+    return {
+        word.replace("’", "'").removesuffix("'s")
+        for word in WORD_PATTERN.findall(text)
+        if word.lower() not in STOPWORDS and not DIGIT_PATTERN.search(word)
+    }
 
 
 def match_terms(text: str) -> set[str]:

@@ -39,13 +39,32 @@ class MiniLMEmbedder:
     max_tokens = 256
     batch_size = 32
 
+    # Questions and single words are embedded again and again (retrieval, then ranking).
+    query_cache_size = 512
+
     def __init__(self) -> None:
         self._session: Any = None
         self._tokenizer: Any = None
+        self._queries: dict[str, Vectors] = {}
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) == 1:
+            return self._embed_query(texts[0])
+        return self._embed_batch(texts)
+
+    def _embed_query(self, text: str) -> Vectors:
+        cached = self._queries.get(text)
+        if cached is None:
+            cached = self._embed_batch([text])
+            cached.flags.writeable = False
+            if len(self._queries) >= self.query_cache_size:
+                self._queries.clear()
+            self._queries[text] = cached
+        return cached
+
+    def _embed_batch(self, texts: Sequence[str]) -> Vectors:
         if self._session is None:
             self._session, self._tokenizer = _load_minilm(self.max_tokens)
         encodings = self._tokenizer.encode_batch(list(texts))

@@ -88,6 +88,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from qa.backend import TextSink
 from qa.check import defuse_markers
 from qa.discourse import (
@@ -110,6 +112,7 @@ from qa.discourse import (
     lemma,
     match_terms,
     outside_quotes,
+    vocabulary,
     without_instructions,
 )
 from qa.embed import Embedder, Vectors
@@ -429,18 +432,22 @@ class ExtractiveBackend:
         cached = self._word_cache.get(key)
         if cached is None:
             text = " ".join(f"{d.title} {d.text}" for d in documents.values())
-            words = sorted(
-                {
-                    word.replace("’", "'").removesuffix("'s")
-                    for word in WORD_PATTERN.findall(text)
-                    if word.lower() not in STOPWORDS and not DIGIT_PATTERN.search(word)
-                }
-            )
-            cached = (words, self.embedder.embed([word.lower() for word in words]))
+            words = sorted(vocabulary(text))
+            cached = (words, self._word_vectors([word.lower() for word in words]))
             if len(self._word_cache) > 64:
                 self._word_cache.clear()
             self._word_cache[key] = cached
         return cached
+
+    def _word_vectors(self, words: Sequence[str]) -> Vectors:
+        """Vectors of lower-case words: from the store (embedded at ingest), else embedded now."""
+        stored = self.store.word_vectors(words) if self.store is not None else {}
+        missing = sorted({word for word in words if word not in stored})
+        if missing:
+            stored.update(zip(missing, self.embedder.embed(missing), strict=True))
+        if not words:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([stored[word] for word in words])
 
     def _neighbours(
         self, word: str, documents: Mapping[str, Document], threshold: float, names: bool = False
@@ -453,7 +460,7 @@ class ExtractiveBackend:
         words, vectors = self._words(documents)
         if not words:
             return set()
-        similarity = vectors @ self.embedder.embed([word.lower()])[0]
+        similarity = vectors @ self._word_vectors([word.lower()])[0]
         return {
             lemma(w)
             for w, value in zip(words, similarity, strict=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from qa.chunk import chunk_sentences
 from qa.clean import CleanArticle, clean_text, extract_html
 from qa.config import Settings
+from qa.discourse import vocabulary
 from qa.errors import InputError
 from qa.sources import RawArticle, expand_sources, read_source
 from qa.split import split_sentences
@@ -64,7 +65,17 @@ def ingest_one(store: Store, raw: RawArticle) -> IngestOutcome:
     embedder = store.embedder
     chunk_vectors = embedder.embed([_dense_text(document, chunk.text) for chunk in chunks])
     sentence_vectors = embedder.embed([sentence.text for sentence in document.sentences])
-    store.add_document(document, chunks, chunk_vectors, sentence_vectors, replaces=previous)
+    words = {word.lower() for word in vocabulary(f"{document.title} {document.text}")}
+    new_words = store.missing_words(sorted(words))
+    store.add_document(
+        document,
+        chunks,
+        chunk_vectors,
+        sentence_vectors,
+        replaces=previous,
+        new_words=new_words,
+        word_vectors=embedder.embed(new_words),
+    )
     status: IngestStatus = "replaced" if previous else "added"
     return IngestOutcome(raw.source, status, document.id, document.title, len(chunks))
 

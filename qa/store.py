@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     collection TEXT NOT NULL, doc_id TEXT NOT NULL, vectors BLOB NOT NULL,
     PRIMARY KEY (collection, doc_id)
 );
+CREATE TABLE IF NOT EXISTS word_vectors (
+    collection TEXT NOT NULL, word TEXT NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (collection, word)
+);
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY, embedder TEXT NOT NULL, dimension INTEGER NOT NULL
 );
@@ -85,7 +89,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5 (
 );
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Chroma caps one add() call at a little over 5,000 records.
 CHROMA_BATCH = 5000
@@ -294,8 +298,13 @@ class Store:
         sentence_vectors: Vectors,
         *,
         replaces: Sequence[str] = (),
+        new_words: Sequence[str] = (),
+        word_vectors: Vectors | None = None,
     ) -> None:
-        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit."""
+        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
+
+        ``new_words`` (lower-case, with ``word_vectors``) join the collection's vocabulary.
+        """
         collection = self._vectors(create=True)
         assert collection is not None
         ids = [chunk.id for chunk in chunks]
@@ -316,6 +325,14 @@ class Store:
                 for old_id in {*replaces, document.id}:
                     self._delete_rows(old_id)
                 self._insert_rows(document, chunks, sentence_vectors)
+                if new_words and word_vectors is not None:
+                    self.db.executemany(
+                        "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
+                        [
+                            (self.collection_name, word, _blob(vector))
+                            for word, vector in zip(new_words, word_vectors, strict=True)
+                        ],
+                    )
         except sqlite3.Error as error:
             with self._chroma_errors("clean up vectors"):
                 collection.delete(ids=ids)
@@ -368,7 +385,7 @@ class Store:
             (
                 self.collection_name,
                 document.id,
-                np.ascontiguousarray(sentence_vectors, dtype=np.float32).tobytes(),
+                _blob(sentence_vectors),
             ),
         )
 
@@ -432,6 +449,9 @@ class Store:
                 self.db.execute(
                     f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
                 )
+            self.db.execute(
+                "DELETE FROM word_vectors WHERE collection = ?", (self.collection_name,)
+            )
             self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
         client = self._chroma()
         self._collection = None
@@ -521,6 +541,25 @@ class Store:
         if row is None:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.frombuffer(row[0], dtype=np.float32).reshape(-1, self.embedder.dimension)
+
+    def word_vectors(self, words: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of those lower-case words the collection's vocabulary has."""
+        found: dict[str, Vectors] = {}
+        unique = sorted(set(words))
+        # SQLite caps the number of parameters in one statement.
+        for begin in range(0, len(unique), 500):
+            part = unique[begin : begin + 500]
+            rows = self.db.execute(
+                "SELECT word, vector FROM word_vectors WHERE collection = ? AND word IN "
+                f"({', '.join('?' * len(part))})",
+                (self.collection_name, *part),
+            )
+            found.update((word, np.frombuffer(blob, dtype=np.float32)) for word, blob in rows)
+        return found
+
+    def missing_words(self, words: Sequence[str]) -> list[str]:
+        """Those lower-case words the collection's vocabulary lacks, sorted."""
+        return sorted(set(words) - set(self.word_vectors(words)))
 
     def list_documents(self) -> list[DocumentInfo]:
         rows = self.db.execute(
@@ -613,6 +652,10 @@ class Store:
 def _lexical_text(document: Document, chunk: Chunk) -> str:
     # The title is indexed with each chunk, so a question naming the story still finds it.
     return f"{document.title}\n{chunk.text}" if document.title else chunk.text
+
+
+def _blob(vectors: Vectors) -> bytes:
+    return np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
 
 
 def _first_line(error: BaseException) -> str:

@@ -143,3 +143,23 @@ def test_collections_are_separate(settings: Settings) -> None:
     assert first.doc_ids() != second.doc_ids()
     first.close()
     second.close()
+
+
+def test_the_vocabulary_is_embedded_at_ingest_so_questions_need_not(settings: Settings) -> None:
+    ingest([SEED], settings=settings)
+    store = Store.open(settings)
+    try:
+        stored = store.word_vectors(["kremlin", "witkoff", "the", "not-a-word-here"])
+        # Content words are stored once per collection; stopwords and unknown words are not.
+        assert set(stored) == {"kremlin", "witkoff"}
+        fresh = store.embedder.embed(["kremlin", "witkoff"])
+        assert np.allclose(stored["kremlin"], fresh[0], atol=1e-5)
+        assert store.missing_words(["kremlin", "moscow", "zanzibar"]) == ["zanzibar"]
+    finally:
+        store.close()
+    forget(None, settings=settings)
+    store = Store.open(settings)
+    try:
+        assert store.word_vectors(["kremlin"]) == {}
+    finally:
+        store.close()
