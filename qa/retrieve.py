@@ -6,6 +6,7 @@ each contributes ``1 / (RRF_K + rank)`` for every chunk it ranks.
 
 from __future__ import annotations
 
+from qa.discourse import STOPWORDS
 from qa.store import Store
 from qa.types import Hit
 
@@ -18,7 +19,7 @@ def retrieve(store: Store, question: str, k: int = 8, doc_id: str | None = None)
     depth = max(CANDIDATES_PER_RETRIEVER, 3 * k)
     vector = store.embedder.embed([question])[0]
     dense = store.dense_search(vector, depth, doc_id)
-    lexical = store.lexical_search(question, depth, doc_id)
+    lexical = store.lexical_search(question, depth, doc_id, stopwords=STOPWORDS)
     dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, 1)}
     lexical_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(lexical, 1)}
     scores: dict[str, float] = {}

@@ -34,7 +34,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -623,9 +623,22 @@ class Store:
         return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in pairs]
 
     def lexical_search(
-        self, query: str, k: int, doc_id: str | None = None
+        self,
+        query: str,
+        k: int,
+        doc_id: str | None = None,
+        stopwords: Set[str] = frozenset(),
     ) -> list[tuple[str, float]]:
-        terms = {term.lower() for term in WORD.findall(query) if len(term) > 1}
+        """BM25 over the chunks; ``stopwords`` are left out of the query.
+
+        Leaving them out barely changes the ranking (BM25 gives a word in every
+        chunk almost no weight) but spares scoring every chunk that has one.
+        """
+        terms = {
+            term.lower()
+            for term in WORD.findall(query)
+            if len(term) > 1 and term.lower() not in stopwords
+        }
         if not terms:
             return []
         # Quoting each term keeps FTS5 operators in the question from being parsed.
