@@ -38,6 +38,7 @@ class MiniLMEmbedder:
     dimension = 384
     max_tokens = 256
     batch_size = 32
+    batch_tokens = 2048
 
     # Questions and single words are embedded again and again (retrieval, then ranking).
     query_cache_size = 512
@@ -71,8 +72,7 @@ class MiniLMEmbedder:
         # Batching texts of similar length keeps padding, and so wasted work, small.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         result = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for begin in range(0, len(order), self.batch_size):
-            batch = order[begin : begin + self.batch_size]
+        for batch in self._batches(order, [len(encoding.ids) for encoding in encodings]):
             width = max(len(encodings[i].ids) for i in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -90,6 +90,27 @@ class MiniLMEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             result[batch] = pooled / np.maximum(norms, 1e-12)
         return result
+
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Consecutive runs of ``order`` of at most ``batch_size`` texts and ``batch_tokens``.
+
+        The token cap bounds attention memory: onnxruntime keeps its peak allocation, and
+        32 texts of 256 tokens would hold over 1 GB; short texts still go 32 at a time.
+        """
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            # ``order`` is sorted by length, so the text being added is the widest so far.
+            if current and (
+                len(current) == self.batch_size
+                or (len(current) + 1) * lengths[i] > self.batch_tokens
+            ):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
 
 @lru_cache(maxsize=1)

@@ -298,13 +298,8 @@ class Store:
         sentence_vectors: Vectors,
         *,
         replaces: Sequence[str] = (),
-        new_words: Sequence[str] = (),
-        word_vectors: Vectors | None = None,
     ) -> None:
-        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
-
-        ``new_words`` (lower-case, with ``word_vectors``) join the collection's vocabulary.
-        """
+        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit."""
         collection = self._vectors(create=True)
         assert collection is not None
         ids = [chunk.id for chunk in chunks]
@@ -322,17 +317,11 @@ class Store:
                 )
         try:
             with self.db:
-                for old_id in {*replaces, document.id}:
+                # Deleting from FTS5 scans it, so only ids that are really there are deleted.
+                stale = [*replaces, *([document.id] if self.has_document(document.id) else [])]
+                for old_id in set(stale):
                     self._delete_rows(old_id)
                 self._insert_rows(document, chunks, sentence_vectors)
-                if new_words and word_vectors is not None:
-                    self.db.executemany(
-                        "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
-                        [
-                            (self.collection_name, word, _blob(vector))
-                            for word, vector in zip(new_words, word_vectors, strict=True)
-                        ],
-                    )
         except sqlite3.Error as error:
             with self._chroma_errors("clean up vectors"):
                 collection.delete(ids=ids)
@@ -340,6 +329,17 @@ class Store:
         for old_id in replaces:
             if old_id != document.id:
                 self._delete_vectors(old_id)
+
+    def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
+        """Add lower-case words and their vectors to the collection's vocabulary."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
+                [
+                    (self.collection_name, word, _blob(vector))
+                    for word, vector in zip(words, vectors, strict=True)
+                ],
+            )
 
     def _insert_rows(
         self, document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors
