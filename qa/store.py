@@ -544,22 +544,26 @@ class Store:
 
     def word_vectors(self, words: Sequence[str]) -> dict[str, Vectors]:
         """The stored vectors of those lower-case words the collection's vocabulary has."""
-        found: dict[str, Vectors] = {}
+        return {
+            word: np.frombuffer(blob, dtype=np.float32)
+            for word, blob in self._vocabulary("word, vector", words)
+        }
+
+    def missing_words(self, words: Sequence[str]) -> list[str]:
+        """Those lower-case words the collection's vocabulary lacks, sorted."""
+        known = {row[0] for row in self._vocabulary("word", words)}
+        return sorted(set(words) - known)
+
+    def _vocabulary(self, columns: str, words: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         unique = sorted(set(words))
         # SQLite caps the number of parameters in one statement.
         for begin in range(0, len(unique), 500):
             part = unique[begin : begin + 500]
-            rows = self.db.execute(
-                "SELECT word, vector FROM word_vectors WHERE collection = ? AND word IN "
+            yield from self.db.execute(
+                f"SELECT {columns} FROM word_vectors WHERE collection = ? AND word IN "
                 f"({', '.join('?' * len(part))})",
                 (self.collection_name, *part),
             )
-            found.update((word, np.frombuffer(blob, dtype=np.float32)) for word, blob in rows)
-        return found
-
-    def missing_words(self, words: Sequence[str]) -> list[str]:
-        """Those lower-case words the collection's vocabulary lacks, sorted."""
-        return sorted(set(words) - set(self.word_vectors(words)))
 
     def list_documents(self) -> list[DocumentInfo]:
         rows = self.db.execute(
