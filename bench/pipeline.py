@@ -72,6 +72,17 @@ class RecordingEmbedder:
         self.record.write(json.dumps({"embed": list(texts)}) + "\n")
         return vectors
 
+    def embed_weighted(self, texts: Sequence[str]) -> Any:
+        # Recorded as a plain "embed": the raw replay runs the same texts through the same
+        # model pass; only the pooling arithmetic afterwards differs.
+        started = time.perf_counter()
+        result = self.inner.embed_weighted(texts)
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        self.texts += len(texts)
+        self.record.write(json.dumps({"embed": list(texts)}) + "\n")
+        return result
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -186,6 +197,7 @@ def _describe(args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
 def _describe_value(value: Any, described: dict[str, Any]) -> bool:
     if hasattr(value, "sentences") and hasattr(value, "title"):
         described["title"] = value.title
+        described["lists"]["title"] = [value.title]
         described["lists"]["sentence"] = [sentence.text for sentence in value.sentences]
         return True
     if isinstance(value, list | tuple) and value and hasattr(value[0], "doc_id"):

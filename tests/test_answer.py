@@ -102,8 +102,12 @@ def test_hybrid_retrieval_finds_the_sentence_across_articles(library: Settings) 
     store = Store.open(library)
     try:
         hits = retrieve(store, "Who met Putin in Moscow for direct negotiations?", k=3)
-        assert "Steve Witkoff met with Putin" in hits[0].chunk.text
-        assert hits[0].dense_rank is not None and hits[0].lexical_rank is not None
+        # Both retrievers rank the Witkoff chunk first or second, and the seed's chunk
+        # on Russia's caveats the other way round: an exact tie in the fused score, so
+        # either may come first.
+        witkoff = next(hit for hit in hits[:2] if "Steve Witkoff met with Putin" in hit.chunk.text)
+        assert witkoff.dense_rank is not None and witkoff.dense_rank <= 2
+        assert witkoff.lexical_rank is not None and witkoff.lexical_rank <= 2
         # A rare word only BM25 can match exactly.
         hits = retrieve(store, "Zaporizhzhia", k=3)
         assert "Zaporizhzhia" in hits[0].chunk.text
