@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -146,7 +147,7 @@ def content_terms(text: str) -> list[str]:
     ]
 
 
-def idf(term_sets: Sequence[set[str]]) -> dict[str, float]:
+def idf(term_sets: Sequence[AbstractSet[str]]) -> dict[str, float]:
     counts: dict[str, int] = {}
     for terms in term_sets:
         for term in terms:
@@ -425,6 +426,13 @@ def vocabulary(text: str) -> set[str]:
     }
 
 
+@lru_cache(maxsize=1 << 14)
+def sentence_terms(text: str) -> frozenset[str]:
+    """``match_terms`` of a stored sentence, cached: each question's evidence compares its
+    terms with the same sentences again and again."""
+    return frozenset(match_terms(text))
+
+
 def match_terms(text: str) -> set[str]:
     """The lemmas of ``text``'s content words, multi-word paraphrases included."""
     keys: set[str] = set()
@@ -498,6 +506,7 @@ _ANSWER_ORDER = re.compile(
 _SENTINEL_KEY = " ".join(re.sub(r"[^\w\s]", " ", NOT_IN_ARTICLES.casefold()).split())
 
 
+@lru_cache(maxsize=1 << 14)
 def is_instruction(text: str) -> bool:
     """Whether a sentence is written to a language model rather than to a news reader.
 

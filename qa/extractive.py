@@ -87,6 +87,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -112,6 +113,7 @@ from qa.discourse import (
     lemma,
     match_terms,
     outside_quotes,
+    sentence_terms,
     vocabulary,
     without_instructions,
 )
@@ -156,7 +158,7 @@ class Candidate:
     ref: SentenceRef
     text: str
     vector: Vectors
-    terms: set[str]
+    terms: frozenset[str]
     chunk_rank: int
     position: int
     score: float = 0.0
@@ -360,7 +362,7 @@ class ExtractiveBackend:
                         ref=ref,
                         text=sentence.text,
                         vector=vectors[index],
-                        terms=match_terms(sentence.text),
+                        terms=sentence_terms(sentence.text),
                         chunk_rank=rank_of.get(ref, len(hits) + 2),
                         position=index,
                         unit=structure.unit[index],
@@ -403,7 +405,7 @@ class ExtractiveBackend:
         best = ranked[0]
         if max(c.dense for c in ranked[:3]) < self.min_dense and best.score < self.min_score:
             return True
-        folded = fold(" ".join(f"{d.title} {d.text}" for d in documents.values()))
+        folded = " ".join(_folded(document) for document in documents.values())
         for entity in question_entities(question):
             name = fold(entity).removesuffix("'s")
             if name not in folded and not self._has_alias(name, documents):
@@ -649,11 +651,11 @@ class ExtractiveBackend:
         text = " ".join(d.text for d in documents.values())
         scores: dict[str, float] = {}
         for name in sorted({c.speaker for c in ranked if c.speaker}):
-            surname = name.split()[-1]
-            around = re.finditer(
-                rf"((?:[\w.’'-]+\s+){{0,5}}){re.escape(surname)}\b(,[^,.;“\"]{{0,80}})?", text
-            )
-            described = {fold(t).replace(".", "") for m in around for t in match_terms(m.group())}
+            described = {
+                fold(t).replace(".", "")
+                for passage in _passages_around(name.split()[-1], text)
+                for t in match_terms(passage)
+            }
             described |= {fold(t).replace(".", "") for t in match_terms(name)}
             # A word of the phrase itself counts more than a word merely close to it.
             scores[name] = sum(
@@ -957,16 +959,20 @@ def _keys_match(keys: Sequence[str], text: str) -> bool:
     return all(key in words for key in keys)
 
 
-def _word_pairs(text: str) -> set[tuple[str, str]]:
-    """Adjacent word pairs with at least one content word: phrase matches, not bag of words."""
+@lru_cache(maxsize=1 << 14)
+def _word_pairs(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent word pairs with at least one content word: phrase matches, not bag of words.
+
+    Cached: every question compares its pairs with those of each evidence sentence, and
+    the same sentences come back question after question."""
     words = [w.lower().replace("’", "'") for w in WORD_PATTERN.findall(text)]
-    return {
+    return frozenset(
         (lemma(a), lemma(b))
         for a, b in itertools.pairwise(words)
         if a not in QUESTION_WORDS
         and b not in QUESTION_WORDS
         and not (a in STOPWORDS and b in STOPWORDS)
-    }
+    )
 
 
 def _focus_documents(candidates: Sequence[Candidate]) -> None:
@@ -1058,3 +1064,32 @@ def _type_bonus(kind: str, text: str) -> float:
 
 def _similarity(a: Candidate, b: Candidate) -> float:
     return float(a.vector @ b.vector)
+
+
+_WORDS_BEFORE = re.compile(r"(?:[\w.’'-]+\s+){0,5}\Z")
+_APPOSITION_AFTER = re.compile(r",[^,.;“\"]{0,80}")
+
+
+def _passages_around(surname: str, text: str) -> list[str]:
+    """Each mention of ``surname`` with up to five words before it and an apposition
+    after it ("Kremlin spokesperson Dmitry Peskov", "Zimmerman, executive director of
+    the Australian Retailers Association").
+
+    The words before are matched in a short window ending at the mention: one pattern
+    that finds the words and the name together is tried at every position of the
+    articles, and cost several milliseconds per speaker per question.
+    """
+    passages = []
+    for mention in re.finditer(rf"{re.escape(surname)}\b", text):
+        before = _WORDS_BEFORE.search(text, max(0, mention.start() - 240), mention.start())
+        after = _APPOSITION_AFTER.match(text, mention.end())
+        passages.append(
+            (before.group() if before else "") + mention.group() + (after.group() if after else "")
+        )
+    return passages
+
+
+@lru_cache(maxsize=256)
+def _folded(document: Document) -> str:
+    """A document's title and text, folded once rather than for every question."""
+    return fold(f"{document.title} {document.text}")
