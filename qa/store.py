@@ -89,7 +89,15 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5 (
 );
 """
 
-SCHEMA_VERSION = 2
+# Version 3 links each chunk to its full-text row (chunks.fts_rowid), so a search restricted
+# to one collection or document, and a delete, find their rows through an index instead of
+# reading the UNINDEXED columns of every row that matches.  (Not chunks.rowid: VACUUM may
+# renumber that; it leaves FTS5's own rowids alone.)
+FTS_LINK = """
+ALTER TABLE chunks ADD COLUMN fts_rowid INTEGER;
+CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
+"""
+SCHEMA_VERSION = 3
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Chroma caps one add() call at a little over 5,000 records.
 CHROMA_BATCH = 5000
@@ -111,8 +119,7 @@ class Store:
             settings.home.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(settings.home / "qa.sqlite3", timeout=BUSY_TIMEOUT_S)
             if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                self.db.executescript(SCHEMA)
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._upgrade()
             # WAL: readers keep reading their snapshot while a writer commits.
             self.db.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as error:
@@ -120,6 +127,45 @@ class Store:
                 f"cannot open the store in {settings.home}: {error}",
                 fix="set QA_HOME to a writable folder",
             ) from None
+
+    def _upgrade(self) -> None:
+        """Create the tables, or bring an older store up to ``SCHEMA_VERSION``.
+
+        One immediate transaction, with the version read again inside it, so two
+        processes opening an old store at once upgrade it once."""
+        previous = self.db.isolation_level
+        self.db.isolation_level = None
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+                if "fts_rowid" not in columns:
+                    for statement in FTS_LINK.split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self._link_fts_rows()
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self.db.isolation_level = previous
+
+    def _link_fts_rows(self) -> None:
+        """Fill chunks.fts_rowid in a store written before version 3: one pass over the
+        full-text rows, then one indexed update per chunk."""
+        links = self.db.execute("SELECT rowid, collection, chunk_id FROM chunk_text").fetchall()
+        if links:
+            log.info("linking %d chunks to their full-text rows (once, for schema 3)", len(links))
+        self.db.executemany(
+            "UPDATE chunks SET fts_rowid = ? WHERE collection = ? AND id = ?", links
+        )
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
@@ -317,7 +363,7 @@ class Store:
                 )
         try:
             with self.db:
-                # Deleting from FTS5 scans it, so only ids that are really there are deleted.
+                # Only ids that are really there: deleting nothing still costs queries.
                 stale = [*replaces, *([document.id] if self.has_document(document.id) else [])]
                 for old_id in set(stale):
                     self._delete_rows(old_id)
@@ -356,8 +402,14 @@ class Store:
                 document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
             ),
         )
+        # Explicit full-text rowids, recorded beside each chunk; the writer lock and this
+        # transaction keep another writer from taking the same numbers.
+        last = max(
+            self.db.execute("SELECT MAX(fts_rowid) FROM chunks").fetchone()[0] or 0,
+            self.db.execute("SELECT MAX(rowid) FROM chunk_text").fetchone()[0] or 0,
+        )
         self.db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     self.collection_name,
@@ -369,15 +421,23 @@ class Store:
                     chunk.start,
                     chunk.end,
                     chunk.token_count,
+                    last + 1 + n,
                 )
-                for chunk in chunks
+                for n, chunk in enumerate(chunks)
             ],
         )
         self.db.executemany(
-            "INSERT INTO chunk_text VALUES (?, ?, ?, ?)",
+            "INSERT INTO chunk_text (rowid, text, chunk_id, collection, doc_id) "
+            "VALUES (?, ?, ?, ?, ?)",
             [
-                (_lexical_text(document, chunk), chunk.id, self.collection_name, chunk.doc_id)
-                for chunk in chunks
+                (
+                    last + 1 + n,
+                    _lexical_text(document, chunk),
+                    chunk.id,
+                    self.collection_name,
+                    chunk.doc_id,
+                )
+                for n, chunk in enumerate(chunks)
             ],
         )
         self.db.execute(
@@ -438,14 +498,25 @@ class Store:
 
     def _delete_rows(self, doc_id: str) -> None:
         key = (self.collection_name, doc_id)
-        for table in ("documents", "chunks", "sentence_vectors", "chunk_text"):
+        # Full-text rows first, found through the chunks that point at them.
+        self.db.execute(
+            "DELETE FROM chunk_text WHERE rowid IN "
+            "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
+            key,
+        )
+        for table in ("documents", "chunks", "sentence_vectors"):
             column = "id" if table == "documents" else "doc_id"
             self.db.execute(f"DELETE FROM {table} WHERE collection = ? AND {column} = ?", key)
 
     def drop_collection(self) -> None:
         """Remove the whole collection from SQLite, then from Chroma."""
         with self.db:
-            for table in ("documents", "chunks", "sentence_vectors", "chunk_text"):
+            self.db.execute(
+                "DELETE FROM chunk_text WHERE rowid IN "
+                "(SELECT fts_rowid FROM chunks WHERE collection = ?)",
+                (self.collection_name,),
+            )
+            for table in ("documents", "chunks", "sentence_vectors"):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
                 )
@@ -647,20 +718,37 @@ class Store:
             return []
         # Quoting each term keeps FTS5 operators in the question from being parsed.
         match = " OR ".join(f'"{term}"' for term in sorted(terms))
-        sql = (
-            "SELECT chunk_id, bm25(chunk_text) AS rank FROM chunk_text "
-            "WHERE chunk_text MATCH ? AND collection = ?"
-        )
-        params: list[str | int] = [match, self.collection_name]
+        sql = "SELECT chunk_id, bm25(chunk_text) AS rank FROM chunk_text WHERE chunk_text MATCH ?"
+        params: list[str | int] = [match]
+        # Filtering on an UNINDEXED column reads it for every row that matches (most of
+        # the cost at 100k chunks); rowids from the chunks' indexes restrict the search.
         if doc_id:
-            sql += " AND doc_id = ?"
-            params.append(doc_id)
+            sql += (
+                " AND rowid IN (SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)"
+            )
+            params += [self.collection_name, doc_id]
+        elif self._other_collections():
+            sql = (
+                "SELECT c.id, bm25(chunk_text) AS rank FROM chunk_text "
+                "JOIN chunks AS c ON c.fts_rowid = chunk_text.rowid "
+                "WHERE chunk_text MATCH ? AND c.collection = ?"
+            )
+            params.append(self.collection_name)
         sql += " ORDER BY rank LIMIT ?"
         params.append(k)
         # FTS5's bm25() is lower-is-better; flip it so larger is better everywhere.
         return [(row[0], -float(row[1])) for row in self.db.execute(sql, params)]
 
     # -- helpers --------------------------------------------------------------
+
+    def _other_collections(self) -> bool:
+        """Whether chunks of another collection share this database (two index seeks)."""
+        return any(
+            self.db.execute(
+                f"SELECT 1 FROM chunks WHERE collection {op} ? LIMIT 1", (self.collection_name,)
+            ).fetchone()
+            for op in ("<", ">")
+        )
 
     def _one(self, sql: str, *args: str) -> Any:
         return self.db.execute(sql, (self.collection_name, *args)).fetchone()

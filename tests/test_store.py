@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,92 @@ def test_the_vocabulary_is_embedded_at_ingest_so_questions_need_not(settings: Se
         assert store.word_vectors(["kremlin"]) == {}
     finally:
         store.close()
+
+
+def _fts_rows(store: Store) -> list[tuple[str, str]]:
+    return sorted(store.db.execute("SELECT collection, chunk_id FROM chunk_text").fetchall())
+
+
+def _chunk_rows(store: Store) -> list[tuple[str, str]]:
+    return sorted(store.db.execute("SELECT collection, id FROM chunks").fetchall())
+
+
+def test_lexical_search_keeps_to_its_collection_and_document(settings: Settings) -> None:
+    boat = EVAL_ARTICLES / "04_california_boat_fire.txt"
+    seed_id, boat_id = (o.doc_id for o in ingest([SEED, boat], settings=settings).outcomes)
+    alone = Store.open(settings)
+    # One collection: the search needs no collection filter, and finds both articles.
+    found = {chunk_id.split(":")[0] for chunk_id, _ in alone.lexical_search("fire Putin", 50)}
+    assert found == {seed_id, boat_id}
+    before = {c for c, _ in alone.lexical_search("Putin ceasefire Kremlin", 30)}
+    alone.close()
+    other = replace(settings, collection="other-desk")
+    ingest([boat], settings=other)
+    shared, second = Store.open(settings), Store.open(other)
+    # Another collection in the same database adds nothing to this one's results (BM25's
+    # word statistics are shared, so scores may move)...
+    assert {c for c, _ in shared.lexical_search("Putin ceasefire Kremlin", 30)} == before
+    assert {c.split(":")[0] for c, _ in shared.lexical_search("boat fire", 50)} == {boat_id}
+    # ...and the other one sees only its own article.
+    assert second.lexical_search("Putin ceasefire Kremlin", 30) == []
+    assert second.lexical_search("boat fire", 50)
+    for store, doc_id in ((shared, seed_id), (shared, boat_id), (second, boat_id)):
+        hits = store.lexical_search("fire Putin boat Kremlin", 50, doc_id)
+        assert hits and all(chunk_id.startswith(f"{doc_id}:") for chunk_id, _ in hits)
+    # Forgetting one collection's copy leaves the other's full-text rows in place.
+    assert forget(boat_id, settings=settings) == [boat_id]
+    assert second.lexical_search("boat fire", 50, boat_id)
+    assert _fts_rows(shared) == _chunk_rows(shared)
+    second.drop_collection()
+    assert shared.lexical_search("boat fire", 50) == []
+    assert _fts_rows(shared) == _chunk_rows(shared) != []
+    shared.close()
+    second.close()
+
+
+def test_full_text_rows_follow_replacements_and_vacuum(settings: Settings, tmp_path: Path) -> None:
+    article = tmp_path / "story.txt"
+    for version in range(3):
+        article.write_text(f"Bridge closes\n\nThe bridge closed on day {version}. Traffic moved.\n")
+        ingest([article, EVAL_ARTICLES / "04_california_boat_fire.txt"], settings=settings)
+    store = Store.open(settings)
+    assert _fts_rows(store) == _chunk_rows(store)
+    # VACUUM may renumber the chunks table's own rowids; the explicit link survives it.
+    store.db.execute("VACUUM")
+    (hit, _), *_ = store.lexical_search("bridge closed", 5)
+    doc_id = hit.split(":")[0]
+    assert "day 2" in store.get_document(doc_id).text
+    assert store.lexical_search("bridge", 5, doc_id)[0][0] == hit
+    store.close()
+
+
+def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
+    doc_id = ingest([SEED], settings=settings).outcomes[0].doc_id
+    store = Store.open(settings)
+    expected = store.lexical_search("Witkoff Putin Moscow", 10)
+    # Turn it back into what version 2 wrote: no link column, FTS rowids of its own.
+    store.db.executescript(
+        """
+        DROP INDEX chunks_by_fts_rowid;
+        ALTER TABLE chunks DROP COLUMN fts_rowid;
+        CREATE TEMP TABLE saved AS SELECT text, chunk_id, collection, doc_id FROM chunk_text;
+        DELETE FROM chunk_text;
+        INSERT INTO chunk_text (rowid, text, chunk_id, collection, doc_id)
+            SELECT rowid + 1000, text, chunk_id, collection, doc_id FROM saved;
+        PRAGMA user_version = 2;
+        """
+    )
+    store.close()
+    upgraded = Store.open(settings)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    unlinked = upgraded.db.execute("SELECT COUNT(*) FROM chunks WHERE fts_rowid IS NULL")
+    assert unlinked.fetchone()[0] == 0
+    assert upgraded.lexical_search("Witkoff Putin Moscow", 10) == expected
+    assert upgraded.lexical_search("Witkoff Putin Moscow", 10, doc_id) == expected
+    upgraded.close()
+    # The next writer numbers its rows after the old ones, and forget still finds them.
+    ingest([EVAL_ARTICLES / "04_california_boat_fire.txt"], settings=settings)
+    assert forget(doc_id, settings=settings) == [doc_id]
+    store = Store.open(settings)
+    assert _fts_rows(store) == _chunk_rows(store) != []
+    store.close()
