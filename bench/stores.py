@@ -95,7 +95,6 @@ def fill(home: str, collection: str, target_chunks: int, articles: list[str]) ->
     rng = np.random.default_rng(20251125)
     chunks = store.count_chunks()
     batched = _batch_vector_writes(store)
-    _skip_deletes_of_new_ids(store)
     copy = 0
     while chunks < target_chunks:
         copy += 1
@@ -176,14 +175,6 @@ def _without_new_vocabulary(kwargs: dict[str, Any]) -> dict[str, Any]:
                 result[name] = type(value)()
                 result[other] = vectors[:0]
     return result
-
-
-def _skip_deletes_of_new_ids(store: Any) -> None:
-    """Copies have fresh ids, so the delete ``add_document`` runs first finds nothing; but FTS5
-    can only look a ``doc_id`` up by scanning the whole table (the column is UNINDEXED), which
-    would make a 100k-chunk fill quadratic (20 minutes on 2 cores). Rows written are unchanged."""
-    if callable(getattr(store, "_delete_rows", None)):
-        store._delete_rows = lambda doc_id: None
 
 
 def _copy_of(values: tuple[Any, ...], copy: int, rng: np.random.Generator) -> tuple[list[Any], int]:
