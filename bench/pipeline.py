@@ -169,6 +169,7 @@ def _record_stored_documents(store: Any, clock: StageClock, sink: IO[str]) -> No
 
     store.add_document = add_document
     clock.wrap(store, "add_document", "store")
+    clock.wrap(store, "add_vectors", "store")
     if hasattr(store, "add_words"):
         original_words = store.add_words
 

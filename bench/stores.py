@@ -100,6 +100,9 @@ def fill(home: str, collection: str, target_chunks: int, articles: list[str]) ->
         copy += 1
         for args, captured_kwargs in captured:
             kwargs = _without_new_vocabulary(captured_kwargs)
+            # Ingest wrote the originals' vectors beforehand (add_vectors); a copy's
+            # vectors go through add_document itself, gathered by _BatchedUpserts.
+            kwargs.pop("vectors_added", None)
             # One transform over positional and keyword values, so the new document id
             # reaches the chunks wherever each was passed.
             values, added = _copy_of((*args, *kwargs.values()), copy, rng)

@@ -94,7 +94,8 @@ def _prepare(
 
 
 def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
-    """Embed a batch of documents in one call, then store each in its own commit."""
+    """Embed a batch of documents in one call and write their vectors in one, then store
+    each document in its own commit."""
     words = {
         word.lower()
         for prepared in batch
@@ -104,6 +105,12 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
     vectors, word_vectors = _embed_batch(store.embedder, batch, new_words)
     if new_words:
         store.add_words(new_words, word_vectors)
+    store.add_vectors(
+        [
+            (prepared.document, prepared.chunks, chunk_vectors)
+            for prepared, (chunk_vectors, _) in zip(batch, vectors, strict=True)
+        ]
+    )
     outcomes = []
     for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True):
         store.add_document(
@@ -112,6 +119,7 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
             chunk_vectors,
             sentence_vectors,
             replaces=prepared.replaces,
+            vectors_added=True,
         )
         status: IngestStatus = "replaced" if prepared.replaces else "added"
         document = prepared.document

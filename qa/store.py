@@ -344,23 +344,16 @@ class Store:
         sentence_vectors: Vectors,
         *,
         replaces: Sequence[str] = (),
+        vectors_added: bool = False,
     ) -> None:
-        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit."""
+        """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
+
+        ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``)."""
         collection = self._vectors(create=True)
         assert collection is not None
         ids = [chunk.id for chunk in chunks]
-        for begin in range(0, len(chunks), CHROMA_BATCH):
-            part = chunks[begin : begin + CHROMA_BATCH]
-            with self._chroma_errors("add vectors"):
-                collection.upsert(
-                    ids=ids[begin : begin + CHROMA_BATCH],
-                    embeddings=chunk_vectors[begin : begin + CHROMA_BATCH],
-                    documents=[chunk.text for chunk in part],
-                    metadatas=[
-                        {"doc_id": chunk.doc_id, "index": chunk.index, "title": document.title}
-                        for chunk in part
-                    ],
-                )
+        if not vectors_added:
+            self.add_vectors([(document, chunks, chunk_vectors)])
         try:
             with self.db:
                 # Only ids that are really there: deleting nothing still costs queries.
@@ -375,6 +368,34 @@ class Store:
         for old_id in replaces:
             if old_id != document.id:
                 self._delete_vectors(old_id)
+
+    def add_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors]]) -> None:
+        """Write the chunk vectors of several documents in as few Chroma calls as it allows.
+
+        Chroma spends tens of milliseconds per call however few records it gets, so
+        ingest writes a batch of documents' vectors at once, then commits each document
+        with ``add_document(..., vectors_added=True)``.  Vectors are invisible until
+        SQLite knows their chunk; a writer killed in between leaves orphans that the
+        next writer sweeps."""
+        collection = self._vectors(create=True)
+        assert collection is not None
+        records = [
+            (chunk, document.title, vector)
+            for document, chunks, vectors in documents
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        for begin in range(0, len(records), CHROMA_BATCH):
+            part = records[begin : begin + CHROMA_BATCH]
+            with self._chroma_errors("add vectors"):
+                collection.upsert(
+                    ids=[chunk.id for chunk, _, _ in part],
+                    embeddings=np.stack([vector for _, _, vector in part]),
+                    documents=[chunk.text for chunk, _, _ in part],
+                    metadatas=[
+                        {"doc_id": chunk.doc_id, "index": chunk.index, "title": title}
+                        for chunk, title, _ in part
+                    ],
+                )
 
     def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
         """Add lower-case words and their vectors to the collection's vocabulary."""

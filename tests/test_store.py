@@ -253,3 +253,25 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     store = Store.open(settings)
     assert _fts_rows(store) == _chunk_rows(store) != []
     store.close()
+
+
+def test_a_batch_of_documents_writes_its_vectors_in_one_chroma_call(settings: Settings) -> None:
+    store = Store.open(settings)
+    collection = store._vectors(create=True)
+    assert collection is not None
+    calls: list[int] = []
+    upsert = collection.upsert
+
+    def counted(**records: object) -> None:
+        calls.append(len(records["ids"]))  # type: ignore[arg-type]
+        upsert(**records)  # type: ignore[arg-type]
+
+    collection.upsert = counted  # type: ignore[method-assign]
+    report = ingest([EVAL_ARTICLES], store=store)
+    assert report.count("added") == len(list(EVAL_ARTICLES.glob("*.txt"))) > 1
+    # Chroma costs tens of milliseconds per call: one call for the whole batch.
+    assert calls == [store.count_chunks()]
+    assert chunk_ids_in_chroma(store) == {
+        row[0] for row in store.db.execute("SELECT id FROM chunks")
+    }
+    store.close()
