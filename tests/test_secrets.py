@@ -84,11 +84,34 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def cli(*args: str, input: str | None = None) -> Run:
+    if args[0] == "ingest":
+        return cli_process(*args, input=input)
     result = runner.invoke(app, list(args), input=input)
     error = ""
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         error = "".join(traceback.format_exception(result.exception))
     return Run(list(args), result.exit_code, result.stdout, result.stderr, error)
+
+
+def cli_process(*args: str, input: str | None = None) -> Run:
+    """The command as a new ``python -m qa`` process, with this test's environment (the key
+    included).
+
+    Ingest runs this way because Chroma (its hnswlib segment) sometimes writes its
+    preallocated ``length.bin`` from uninitialised heap memory.  In this test process the
+    heap holds freed copies of the key made by earlier tests (clients, headers, the key's
+    pieces above), which then land in the file about once in 16 runs; a real ``qa ingest``
+    has only what qa itself did with the key, and that is what the file check should judge.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
+    return Run(list(args), done.returncode, done.stdout, done.stderr, "")
 
 
 def leaks(text: str) -> list[str]:
