@@ -64,19 +64,16 @@ class RecordingEmbedder:
         self.texts = 0
 
     def embed(self, texts: Sequence[str]) -> Any:
-        started = time.perf_counter()
-        vectors = self.inner.embed(texts)
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
-        self.texts += len(texts)
-        self.record.write(json.dumps({"embed": list(texts)}) + "\n")
-        return vectors
+        return self._timed(self.inner.embed, texts)
 
     def embed_weighted(self, texts: Sequence[str]) -> Any:
         # Recorded as a plain "embed": the raw replay runs the same texts through the same
         # model pass; only the pooling arithmetic afterwards differs.
+        return self._timed(self.inner.embed_weighted, texts)
+
+    def _timed(self, call: Callable[[Sequence[str]], Any], texts: Sequence[str]) -> Any:
         started = time.perf_counter()
-        result = self.inner.embed_weighted(texts)
+        result = call(texts)
         self.seconds += time.perf_counter() - started
         self.calls += 1
         self.texts += len(texts)

@@ -139,14 +139,10 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                self._run_script(SCHEMA)
                 columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
                 if "fts_rowid" not in columns:
-                    for statement in FTS_LINK.split(";"):
-                        if statement.strip():
-                            self.db.execute(statement)
+                    self._run_script(FTS_LINK)
                     self._link_fts_rows()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.execute("COMMIT")
@@ -156,6 +152,12 @@ class Store:
             raise
         finally:
             self.db.isolation_level = previous
+
+    def _run_script(self, script: str) -> None:
+        # Statement by statement: executescript() would commit the open transaction first.
+        for statement in script.split(";"):
+            if statement.strip():
+                self.db.execute(statement)
 
     def _link_fts_rows(self) -> None:
         """Fill chunks.fts_rowid in a store written before version 3: one pass over the
