@@ -155,24 +155,30 @@ def _embed_batch(
     if not isinstance(embedder, PooledEmbedder):
         groups = [prepared.texts() for prepared in batch]
         vectors = embedder.embed([text for group in groups for text in group] + list(words))
-        found: list[tuple[Vectors, Vectors]] = []
-        offset = 0
-        for prepared, group in zip(batch, groups, strict=True):
-            own = vectors[offset : offset + len(group)]
-            offset += len(group)
-            found.append((own[: len(prepared.chunks)], own[len(prepared.chunks) :]))
-        return found, vectors[offset:]
+        rows, rest = _rows_of(groups)
+        return [
+            (vectors[own][: len(prepared.chunks)], vectors[own][len(prepared.chunks) :])
+            for prepared, own in zip(batch, rows, strict=True)
+        ], vectors[rest]
     groups = [_pooling_texts(prepared.document, prepared.chunks) for prepared in batch]
     means, counts = embedder.embed_weighted(
         [text for group in groups for text in group] + list(words)
     )
-    found = []
+    rows, rest = _rows_of(groups)
+    return [
+        _pool(prepared.document, prepared.chunks, means[own], counts[own])
+        for prepared, own in zip(batch, rows, strict=True)
+    ], normalise(means[rest])
+
+
+def _rows_of(groups: Sequence[Sequence[str]]) -> tuple[list[slice], slice]:
+    """Each group's rows in the flat list of their texts, and the rows after them all."""
+    rows = []
     offset = 0
-    for prepared, group in zip(batch, groups, strict=True):
-        rows = slice(offset, offset + len(group))
+    for group in groups:
+        rows.append(slice(offset, offset + len(group)))
         offset += len(group)
-        found.append(_pool(prepared.document, prepared.chunks, means[rows], counts[rows]))
-    return found, normalise(means[offset:])
+    return rows, slice(offset, None)
 
 
 def _pieces(document: Document, chunks: Sequence[Chunk]) -> list[Chunk]:
