@@ -57,7 +57,7 @@ def variant(text: str, copy: int) -> str:
 
 def build_corpus(articles: int, folder: Path) -> Corpus:
     """Write ``articles`` variant files to ``folder`` (reused when already complete)."""
-    from qa.tokens import encoding
+    from qa.text.tokens import encoding
 
     marker = folder / ".corpus.json"
     if marker.is_file():

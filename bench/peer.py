@@ -92,7 +92,7 @@ def ingest_peer(corpus: str, folder: str, record: str) -> dict[str, Any]:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from qa.tokens import encoding
+    from qa.text.tokens import encoding
 
     inner = default_embedder()
     load_s = warm(inner)

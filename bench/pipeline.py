@@ -92,7 +92,7 @@ def settings_for(home: str, collection: str = COLLECTION) -> Any:
 
 def default_embedder() -> Any:
     """The embedder a plain Store uses, so the bench follows whatever qa picks."""
-    from qa.store import Store
+    from qa.index.store import Store
 
     with tempfile.TemporaryDirectory() as home:
         probe = Store.open(settings_for(home))
@@ -115,9 +115,8 @@ def preload_chroma() -> None:
 
 
 def ingest_qa(corpus: str, home: str, record: str) -> dict[str, Any]:
-    # qa/__init__ rebinds the name qa.ingest to the function, so fetch the module itself.
-    ingest_module = importlib.import_module("qa.ingest")
-    from qa.store import Store
+    ingest_module = importlib.import_module("qa.ingestion.pipeline")
+    from qa.index.store import Store
 
     embedder = default_embedder()
     load_s = warm(embedder)
@@ -288,7 +287,7 @@ def model_token_counter() -> Callable[[str], int]:
     try:
         from tokenizers import Tokenizer
 
-        from qa.embed import TOKENIZER_FILE, MiniLMEmbedder
+        from qa.index.embed import TOKENIZER_FILE, MiniLMEmbedder
 
         tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         tokenizer.enable_truncation(max_length=MiniLMEmbedder.max_tokens)
@@ -299,9 +298,9 @@ def model_token_counter() -> Callable[[str], int]:
 
 
 def retrieve_qa(home: str, questions: list[str], warmup: str, k: int) -> dict[str, Any]:
-    """One timed pass of ``qa.retrieve`` over the questions, after one untimed question."""
-    from qa.retrieve import retrieve
-    from qa.store import Store
+    """One timed pass of ``qa.index.retrieve`` over the questions, after one untimed question."""
+    from qa.index.retrieve import retrieve
+    from qa.index.store import Store
 
     store = Store.open(settings_for(home))
     retrieve(store, warmup, k=k)  # open Chroma, load the model and the index pages
@@ -337,8 +336,8 @@ def ask_warm(
 ) -> dict[str, Any]:
     """One timed pass of library ``ask`` on an open store (``mode`` "doc": restricted to each
     question's article), after one untimed question, with a breakdown by stage."""
-    from qa.answer import ask
-    from qa.store import Store
+    from qa.api import ask
+    from qa.index.store import Store
 
     store = Store.open(settings_for(home, collection))
     clock = StageClock()
@@ -394,7 +393,7 @@ def _unaccounted(stages: dict[str, float], phases: dict[str, float]) -> dict[str
 def _time_embedding_by_phase(embedder: Any, clock: StageClock) -> dict[str, int]:
     """Time the embedder, split by whether ``retrieve`` (the question) or the backend
     (answering) called it; returns texts embedded per stage."""
-    answer_module = importlib.import_module("qa.answer")
+    answer_module = importlib.import_module("qa.api")
     inside = {"retrieve": False}
     texts: dict[str, int] = defaultdict(int)
     original_retrieve = getattr(answer_module, "retrieve", None)

@@ -37,8 +37,8 @@ def profile_ingest(corpus: str, home: str, out: str) -> dict[str, Any]:
 
     from bench.pipeline import default_embedder, preload_chroma, settings_for, warm
 
-    ingest_module = importlib.import_module("qa.ingest")
-    from qa.store import Store
+    ingest_module = importlib.import_module("qa.ingestion.pipeline")
+    from qa.index.store import Store
 
     embedder = default_embedder()
     warm(embedder)
@@ -75,8 +75,8 @@ def profile_cli(argv: list[str], home: str, out: str) -> dict[str, Any]:
 
 def profile_ask(home: str, collection: str, questions: list[str], out: str) -> dict[str, Any]:
     from bench.pipeline import settings_for
-    from qa.answer import ask
-    from qa.store import Store
+    from qa.api import ask
+    from qa.index.store import Store
 
     store = Store.open(settings_for(home, collection))
     ask(WARMUP_QUESTION, store=store)

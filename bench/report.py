@@ -577,7 +577,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], found: list[dict[
         ]
     if summary["retrieval"]:
         sections += [
-            "### 2. Retrieval: qa.retrieve (dense + BM25, fused) vs the peer's vector "
+            "### 2. Retrieval: qa.index.retrieve (dense + BM25, fused) vs the peer's vector "
             "retriever, top 8",
             retrieval_table(summary["retrieval"], summary["ingest"]),
         ]

@@ -69,10 +69,9 @@ def cache_key() -> str:
 
 def fill(home: str, collection: str, target_chunks: int, articles: list[str]) -> dict[str, Any]:
     """Ingest ``articles`` for real, then add perturbed copies until ``target_chunks``."""
-    # qa/__init__ rebinds the name qa.ingest to the function, so fetch the module itself.
-    ingest_module = importlib.import_module("qa.ingest")
+    ingest_module = importlib.import_module("qa.ingestion.pipeline")
     from bench.pipeline import preload_chroma, settings_for
-    from qa.store import Store
+    from qa.index.store import Store
 
     preload_chroma()
     store = Store.open(settings_for(home, collection))

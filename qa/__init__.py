@@ -14,18 +14,14 @@ numpy, the store or the embedding model.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qa.answer import ask
+    from qa.api import ask, forget, list_documents, show, summarize
     from qa.config import Settings
     from qa.errors import QAError
-    from qa.evaluate import EvalReport, evaluate
-    from qa.ingest import ingest
-    from qa.library import forget, list_documents, show
-    from qa.summarize import summarize
+    from qa.eval.runner import EvalReport, evaluate
+    from qa.ingestion.pipeline import ingest
     from qa.types import Answer, Citation, Claim, Document, IngestReport, Summary
 
 _HOMES = {
@@ -33,18 +29,18 @@ _HOMES = {
     "Citation": "qa.types",
     "Claim": "qa.types",
     "Document": "qa.types",
-    "EvalReport": "qa.evaluate",
+    "EvalReport": "qa.eval.runner",
     "IngestReport": "qa.types",
     "QAError": "qa.errors",
     "Settings": "qa.config",
     "Summary": "qa.types",
-    "ask": "qa.answer",
-    "evaluate": "qa.evaluate",
-    "forget": "qa.library",
-    "ingest": "qa.ingest",
-    "list_documents": "qa.library",
-    "show": "qa.library",
-    "summarize": "qa.summarize",
+    "ask": "qa.api",
+    "evaluate": "qa.eval.runner",
+    "forget": "qa.api",
+    "ingest": "qa.ingestion.pipeline",
+    "list_documents": "qa.api",
+    "show": "qa.api",
+    "summarize": "qa.api",
 }
 __all__ = [
     "Answer",
@@ -78,14 +74,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_HOMES})
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Importing qa.ingest would set qa.ingest to the module; the API name means the function.
-        if name in _HOMES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -93,7 +93,9 @@ def settings_from(
     chroma_url: str | None = None,
     max_mb: float | None = None,
 ) -> Settings:
-    return Settings.from_env(
+    from qa.backends.registry import check_name
+
+    settings = Settings.from_env(
         collection=collection,
         chroma_url=chroma_url,
         max_input_bytes=None if max_mb is None else int(max_mb * 1024 * 1024),
@@ -104,6 +106,9 @@ def settings_from(
         use_cache=False if no_cache else None,
         chunk_tokens=chunk_tokens,
     )
+    # A mistyped backend fails at once, before an ingest or a retrieval runs.
+    check_name(settings.backend)
+    return settings
 
 
 def progress_bar() -> Progress:
@@ -146,7 +151,7 @@ def ingest(
     Exit status: 0 all stored, 2 nothing stored (every input refused), 3 partial
     (some stored, the refused ones listed on stderr), 1 any other failure.
     """
-    from qa.ingest import ingest as run_ingest
+    from qa.ingestion.pipeline import ingest as run_ingest
 
     with user_errors():
         settings = settings_from(
@@ -199,7 +204,7 @@ def ask_command(
     verbose: VerboseOption = False,
 ) -> None:
     """Answer a question from the ingested articles, citing the exact sentences."""
-    from qa.answer import ask
+    from qa.api import ask
 
     on_text: Callable[[str], None] | None = None
     if stream and not as_json:
@@ -303,7 +308,7 @@ def summarize(
     verbose: VerboseOption = False,
 ) -> None:
     """Write a neutral summary of one article or the whole collection, every sentence cited."""
-    from qa.summarize import summarize as run_summarize
+    from qa.api import summarize as run_summarize
 
     with user_errors():
         settings = settings_from(
@@ -336,7 +341,7 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List the ingested documents."""
-    from qa.library import list_documents
+    from qa.api import list_documents
 
     with user_errors():
         documents = list_documents(settings=settings_from(collection, chroma_url=chroma_url))
@@ -362,7 +367,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Print a document's cleaned text with its sentence numbers."""
-    from qa.library import show as show_document
+    from qa.api import show as show_document
 
     with user_errors():
         document = show_document(doc, settings=settings_from(collection, chroma_url=chroma_url))
@@ -401,7 +406,7 @@ def forget(
     as_json: JsonOption = False,
 ) -> None:
     """Remove a document (or the whole collection) from the vector and lexical indexes."""
-    from qa.library import forget as forget_documents
+    from qa.api import forget as forget_documents
 
     if (doc is None) == (not all_documents):
         stderr.print("error: give a document id, or --all to forget the whole collection")
@@ -437,9 +442,9 @@ def eval_command(
     """Score answers and summaries against gold facts; exit 1 when a metric misses its threshold."""
     from rich.table import Table
 
-    from qa.eval_data import check_dataset
-    from qa.evaluate import TABLE_COLUMNS, evaluate
-    from qa.evaluate import Progress as EvalProgress
+    from qa.eval.dataset import check_dataset
+    from qa.eval.runner import TABLE_COLUMNS, evaluate
+    from qa.eval.runner import Progress as EvalProgress
 
     if check:
         problems = check_dataset(dataset)

@@ -6,8 +6,12 @@ so the JSON output is a serialisation of these types and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+# Receives text as a backend produces it (``qa ask --stream``).
+TextSink = Callable[[str], None]
 
 
 @dataclass(frozen=True)

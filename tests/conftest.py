@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 
-from qa.config import Settings
+# Imported below before pytest loads it as a plugin: let pytest rewrite its asserts anyway.
+pytest.register_assert_rewrite("tests.helpers")
 
-# The project's seed article, page debris and all.
-SEED = Path(__file__).parents[1] / "eval" / "articles" / "00_ceasefire_caveats.txt"
+from qa.config import Settings  # noqa: E402
+from tests.helpers import SEED, NetworkBlocked  # noqa: E402
 
-pytest_plugins = (
-    ["tests.llm_fixtures"] if (Path(__file__).parent / "llm_fixtures.py").exists() else []
-)
-
-
-class NetworkBlocked(AssertionError):
-    pass
+# The fixtures shared by test modules (servers, documents) live in tests/helpers.py.
+pytest_plugins = ["tests.helpers"]
 
 
 def _is_loopback(address: Any) -> bool:

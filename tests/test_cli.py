@@ -14,28 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from qa.cli import app
-from tests.conftest import SEED
-from tests.test_clean import HTML_PAGE
-
-runner = CliRunner()
-
-
-def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def assert_one_line_error(stderr: str, *needles: str) -> None:
-    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    for needle in needles:
-        assert needle in lines[0]
+from tests.helpers import HTML_PAGE, SEED, assert_one_line_error, run
 
 
 def test_ingest_then_ask_prints_a_cited_answer() -> None:
@@ -314,7 +294,7 @@ def test_help_starts_without_the_heavy_imports() -> None:
         "import sys; from typer.testing import CliRunner; from qa.cli import app; "
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0; "
         "heavy = {'numpy', 'chromadb', 'onnxruntime', 'tiktoken', 'openai'} & set(sys.modules); "
-        "assert not heavy, heavy; import qa; assert qa.ask.__module__ == 'qa.answer'"
+        "assert not heavy, heavy; import qa; assert qa.ask.__module__ == 'qa.api'"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

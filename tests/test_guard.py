@@ -10,7 +10,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ConfigError
-from tests.conftest import NetworkBlocked
+from tests.helpers import NetworkBlocked
 
 
 def test_name_resolution_beyond_loopback_is_blocked() -> None:

@@ -1,0 +1,1 @@
+"""The LLM backend: prompts, the official openai client, reply parsing and checks."""

@@ -1,0 +1,1 @@
+"""The offline backend: extractive answers and summaries, no model download, no network."""

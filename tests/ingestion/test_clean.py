@@ -1,0 +1,135 @@
+"""Cleaning: page debris goes, article text stays, by general rules."""
+
+from __future__ import annotations
+
+from qa.ingestion.clean import clean_text, extract_html
+from tests.helpers import HTML_PAGE
+
+SEED_DEBRIS = [
+    "Contributor",
+    "Getty Images",
+    "speaks during a bilateral meeting",
+    "This developing story is being updated",
+    "LEAVE A REPLY",
+    "Please enter your comment",
+    "Please enter your name here",
+    "# source",
+]
+
+
+def test_seed_debris_is_removed_and_text_kept(seed_text: str) -> None:
+    article = clean_text(seed_text)
+    assert article.title == (
+        "Russia talks of cautious optimism on Ukraine ceasefire but stands by caveats"
+    )
+    for debris in SEED_DEBRIS:
+        assert debris.lower() not in article.text.lower(), debris
+    paragraphs = article.text.split("\n\n")
+    assert not any(paragraph.strip() in {"0", "4"} for paragraph in paragraphs)
+    assert paragraphs[0].startswith("Russia struck a sedate tone on Friday")
+    assert paragraphs[-1].endswith("expressed solidarity with Mr. Trump’s position.”")
+    assert len(paragraphs) == 10
+    assert "\u00a0" not in article.text
+
+
+def test_general_rules_hold_on_another_page() -> None:
+    raw = "\n".join(
+        [
+            "Flood waters rise in the valley",
+            "",
+            "12",
+            "Share | Tweet | Email",
+            "",
+            "Rescuers wade through a flooded street in Valleytown on Monday.",
+            "Photo: Jane Doe / Reuters",
+            "",
+            "Flood waters rose across the valley on Monday, officials said.",
+            "",
+            "Read more: Storm season starts early",
+            "",
+            "The mayor said 40 homes were evacuated.",
+            "",
+            "Comments (3)",
+            "Great article!",
+        ]
+    )
+    article = clean_text(raw)
+    assert article.title == "Flood waters rise in the valley"
+    assert article.text == (
+        "Flood waters rose across the valley on Monday, officials said.\n\n"
+        "The mayor said 40 homes were evacuated."
+    )
+
+
+def test_headline_followed_by_credit_is_kept_as_title() -> None:
+    article = clean_text("Markets fall\n\nGetty Images | Photo\n\nStocks fell on Friday.")
+    assert article.title == "Markets fall"
+    assert article.text == "Stocks fell on Friday."
+
+
+def test_markdown_syntax_is_stripped() -> None:
+    raw = (
+        "# Council votes\n\nThe **council** voted [yes](http://x.example) on Monday."
+        "\n\n![map](m.png)"
+    )
+    article = clean_text(raw, markdown=True)
+    assert article.title == "Council votes"
+    assert article.text == "The council voted yes on Monday."
+
+
+def test_list_items_stay_separate_paragraphs() -> None:
+    article = clean_text("Title here\n\nThe plan has parts:\n- first, roads.\n- second, bridges.")
+    assert article.text.split("\n\n") == [
+        "The plan has parts:",
+        "first, roads.",
+        "second, bridges.",
+    ]
+
+
+def test_html_article_body_is_extracted() -> None:
+    article = extract_html(HTML_PAGE)
+    assert article.title == "New dam opens on the river"
+    assert article.text == (
+        "The new dam opened on Tuesday after six years of building.\n\n"
+        "Engineers said it will supply power to 200,000 homes.\n\nCritics disagreed."
+    )
+
+
+def test_html_without_article_element_uses_body() -> None:
+    page = (
+        "<html><body><nav>Menu</nav><h1>Quiet day</h1>"
+        "<p>Nothing happened today, police said.</p></body></html>"
+    )
+    article = extract_html(page)
+    assert article.title == "Quiet day"
+    assert article.text == "Nothing happened today, police said."
+
+
+def test_prose_that_starts_like_page_furniture_is_kept() -> None:
+    sentences = [
+        "Published on Monday, the report found that rents rose in every district.",
+        "Related research by the same team reached the opposite conclusion last year.",
+        "Copyright holders sued the streaming company in federal court on Tuesday.",
+    ]
+    article = clean_text("Rents rise\n\n" + "\n\n".join(sentences))
+    assert article.text.split("\n\n") == sentences
+
+
+# Regressions found by the property tests (tests/test_properties.py).
+
+
+def test_every_kind_of_line_break_and_space_is_normalised() -> None:
+    # U+2028, \v and U+1680 used to survive cleaning inside a paragraph.
+    article = clean_text("Storm hits\n\nRain fell\u2028all day.\x0bRoads\u1680closed.")
+    assert article.title == "Storm hits"
+    assert article.text == "Rain fell all day. Roads closed."
+
+
+def test_html_title_with_a_line_break_is_one_line() -> None:
+    article = extract_html("<title>Dam opens\non the river</title><p>Water flowed.</p>")
+    assert article.title == "Dam opens on the river"
+
+
+def test_markdown_removed_mid_line_leaves_single_spaces() -> None:
+    article = clean_text("Title\n\nThe ** vote ** passed.", markdown=True)
+    assert article.text == "The vote passed."
