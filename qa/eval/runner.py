@@ -103,6 +103,12 @@ METRICS: tuple[MetricInfo, ...] = (
         "false_abstention_rate", "ratio", "share of answerable questions where the answer abstained"
     ),
     MetricInfo(
+        "answer_leakage",
+        "ratio",
+        "share of answers (not abstentions) using one of their article's loaded terms outside"
+        " quotation marks; undefined without loaded terms",
+    ),
+    MetricInfo(
         "summary_key_fact_coverage",
         "ratio",
         "share of key facts found in the summary, macro mean over articles",
@@ -253,6 +259,9 @@ class QuestionResult:
     found_facts: list[str] = field(default_factory=list)
     supported_facts: list[str] = field(default_factory=list)
     retrieved_facts: list[str] = field(default_factory=list)
+    # The article's loaded terms (summary gold) checked, and those the answer used unquoted.
+    loaded_terms: list[str] = field(default_factory=list)
+    leaked_terms: list[str] = field(default_factory=list)
     words: int = 0
     latency_s: float = math.nan
     tokens: int = 0
@@ -295,6 +304,8 @@ class QuestionResult:
                 reasons.append(f"{len(self.unsupported_facts)} facts not in any cited sentence")
         elif not self.abstained:
             reasons.append("did not abstain on an unanswerable question")
+        if self.leaked_terms:
+            reasons.append(f"loaded terms outside quotes: {', '.join(self.leaked_terms)}")
         bad = len(self.invalid_citations) + len(self.dangling_refs)
         if bad:
             reasons.append(f"{bad} invalid citations")
@@ -321,6 +332,7 @@ class QuestionResult:
             "missing_facts": self.missing_facts,
             "unsupported_facts": self.unsupported_facts,
             "retrieved_facts": list(self.retrieved_facts),
+            "leaked_terms": list(self.leaked_terms),
             "words": self.words,
             "latency_s": _json_number(round(self.latency_s, 4)),
             "tokens": self.tokens,
@@ -481,9 +493,16 @@ def _resolve_claim_citations(
 
 
 def score_answer(
-    gold: GoldQuestion, answer: Answer, checker: CitationChecker, *, run: int = 1
+    gold: GoldQuestion,
+    answer: Answer,
+    checker: CitationChecker,
+    *,
+    run: int = 1,
+    loaded_terms: Sequence[str] = (),
 ) -> QuestionResult:
-    """Score one answer: facts found, cited, retrieved; citations checked."""
+    """Score one answer: facts found, cited, retrieved; citations checked; ``loaded_terms``
+    (its article's, from the summary gold: one party's words, or text planted for a model)
+    used outside quotation marks."""
     text = strip_citation_marks(answer.text)
     tokens = normalise(text)
     result = QuestionResult(run=run, gold=gold, answer=answer.text, abstained=answer.abstained)
@@ -511,6 +530,9 @@ def score_answer(
     result.retrieved_facts = [
         fact for fact in gold.gold_facts if any(fact_found(fact, chunk) for chunk in retrieved)
     ]
+    result.loaded_terms = list(loaded_terms)
+    if not answer.abstained:
+        result.leaked_terms = leaked_terms(text, loaded_terms)
     return result
 
 
@@ -572,6 +594,7 @@ def run_metrics(
     unanswerable = [q for q in questions if not q.gold.answerable]
     answered_ok = [q for q in answerable if not q.error]
     abstained = [q for q in questions if q.abstained and not q.error]
+    answered = [q for q in questions if not q.abstained and not q.error]
     found_total = sum(len(q.found_facts) for q in answerable)
     supported_total = sum(len(q.supported_facts) for q in answerable)
     items: list[QuestionResult | SummaryResult] = [*questions, *summaries]
@@ -607,6 +630,14 @@ def run_metrics(
         ),
         "false_abstention_rate": _ratio(
             count(answerable, lambda q: q.abstained and not q.error), len(answerable)
+        ),
+        "answer_leakage": (
+            _ratio(
+                count(answered, lambda q: bool(q.leaked_terms)),
+                len(answered),
+            )
+            if any(q.loaded_terms for q in questions)
+            else math.nan
         ),
         "summary_key_fact_coverage": _mean(
             [len(s.found_key_facts) / len(s.gold.key_facts) for s in summaries]
@@ -1113,7 +1144,10 @@ class _Runner:
                 store=store,
             )
             latency = time.perf_counter() - started
-            result = score_answer(gold, answer, checker, run=run)
+            loaded: tuple[str, ...] = next(
+                (s.loaded_terms for s in self.dataset.summaries if s.article == gold.article), ()
+            )
+            result = score_answer(gold, answer, checker, run=run, loaded_terms=loaded)
         except Exception as exc:  # one item's failure is reported and scored, not fatal
             latency = time.perf_counter() - started
             return QuestionResult(run=run, gold=gold, error=_describe(exc), latency_s=latency)

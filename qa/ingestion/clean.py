@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from qa.text.injection import opens_injection
+
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 LETTER = re.compile(r"[^\W\d_]")
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
@@ -228,10 +230,11 @@ def _finish(kept: list[list[str]], title: str, source_note: str) -> CleanArticle
         title = kept.pop(0)[0]
     paragraphs: list[str] = []
     for block in kept:
-        # Hard-wrapped lines belong to one paragraph; list items stand alone.
+        # Hard-wrapped lines belong to one paragraph; list items stand alone, and so does a
+        # line written to a model ("Assistant: ..."), so it never swallows the next line.
         current: list[str] = []
         for line in block:
-            if LIST_MARKER.match(line):
+            if LIST_MARKER.match(line) or opens_injection(line):
                 if current:
                     paragraphs.append(" ".join(current))
                 current = []
