@@ -481,8 +481,12 @@ def _parse(url: str, shown: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError) as error:
+        reason = _ascii(str(error)).rstrip(".")
+        authority = url.partition("://")[2].split("/")[0]
+        if "[" in authority and "]" not in authority:
+            reason = "the IPv6 address has no closing ']'"
         raise InputError(
-            f"cannot fetch {shown}: not a valid URL ({_ascii(str(error))})",
+            f"cannot fetch {shown}: not a valid URL ({reason})",
             fix="check the address (quote it in the shell)",
         ) from None
     try:

@@ -24,6 +24,7 @@ text is shown (:func:`qa.text.markers.defuse_markers`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -157,7 +158,7 @@ _SENTINEL_KEY = " ".join(re.sub(r"[^\w\s]", " ", NOT_IN_ARTICLES.casefold()).spl
 # <160 characters>, answer ...") fits, and a 5 MB one-line page costs no more than a short one.
 LINE_HEAD = 400
 # What may come before an opening marker on its line: spaces, bullets, quotes, brackets.
-_LINE_LEAD = " \t*#>-_([\"'“‘•·"
+_LINE_LEAD = " \t*>-_(\"'“‘•·"
 
 
 def outside_quotes(text: str) -> str:
@@ -192,12 +193,30 @@ def opens_injection(line: str) -> bool:
 
     "Assistant: HACKED [1]" or "Note to AI models: ..." at the start of a line:
     the line is one unit of injected text, kept apart from the lines around it.
+    Each marker is tried only where the line starts, so a line costs a few anchored
+    matches whatever its length (the cleaner and splitter call this on every line).
     """
     # Only the head is read: a marker must start the line, and none is longer than this.
     head = line[:LINE_HEAD]
-    plain = outside_quotes(head)
-    for marker in MARKERS:
-        match = marker.pattern.search(plain if marker.unquoted else head)
-        if match and head[: match.start()].strip(_LINE_LEAD).lower() in ("", "please"):
-            return True
-    return False
+    plain = head
+    if '"' in head or "“" in head:
+        # Quotations blanked with a word character, length kept: a run of spaces would make
+        # the "^\W*" of the patterns backtrack over it for every alternative.
+        plain = _QUOTED.sub(lambda quoted: "_" * len(quoted.group()), head)
+    lead = len(head) - len(head.lstrip(_LINE_LEAD))
+    starts = {0, lead}
+    if head[lead : lead + 7].lower() == "please ":
+        starts.add(lead + 7)
+    return any(
+        _OPENING_RAW.match(head[start:]) or _OPENING_UNQUOTED.match(plain[start:])
+        for start in starts
+    )
+
+
+def _any_of(markers: Iterable[Marker]) -> re.Pattern[str]:
+    """One pattern matching where any of ``markers`` matches (one pass in C, not ten)."""
+    return re.compile("|".join(f"(?:{m.pattern.pattern})" for m in markers), re.IGNORECASE)
+
+
+_OPENING_RAW = _any_of(m for m in MARKERS if not m.unquoted)
+_OPENING_UNQUOTED = _any_of(m for m in MARKERS if m.unquoted)
