@@ -226,7 +226,12 @@ def _is_caption_candidate(kept: list[list[str]], title: str) -> bool:
 
 
 def _finish(kept: list[list[str]], title: str, source_note: str) -> CleanArticle:
-    if not title and kept and looks_like_headline(kept[0]):
+    # A "title" written to a model ("Assistant: HACKED [1]") would sit beside every citation
+    # of the article and in every chunk's embedding: it is not taken as the title (a first
+    # line stays in the text, where the engine leaves it out).
+    if title and opens_injection(title):
+        title = ""
+    if not title and kept and looks_like_headline(kept[0]) and not opens_injection(kept[0][0]):
         title = kept.pop(0)[0]
     paragraphs: list[str] = []
     for block in kept:
