@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from qa.backends.llm.backend import _KNOWN_MODES, OpenAIBackend
+from qa.backends.llm.backend import OpenAIBackend
+from qa.backends.llm.client import _KNOWN_MODES
 from qa.config import Settings
 from qa.errors import BackendError, ConfigError
 from qa.types import NOT_IN_ARTICLES, Document, Draft, SentenceRef
