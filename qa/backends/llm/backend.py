@@ -70,6 +70,7 @@ class OpenAIBackend:
         """What the last answer()/summarize() did: calls, evidence counts, fallbacks."""
         return self.client.run
 
+    # The retry knobs live on the client, which retries; set here, they reach it.
     @property
     def backoff_base(self) -> float:
         """Seconds before the first retry; doubled each time, capped by max_backoff."""
@@ -81,6 +82,7 @@ class OpenAIBackend:
 
     @property
     def max_backoff(self) -> float:
+        """The longest wait between two retries, in seconds (a Retry-After may ask more)."""
         return self.client.max_backoff
 
     @max_backoff.setter
