@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from qa.api import ask, summarize
-from qa.backends.llm.backend import _KNOWN_MODES, OpenAIBackend
+from qa.backends.llm.backend import OpenAIBackend
+from qa.backends.llm.client import _KNOWN_MODES
 from qa.backends.llm.replies import parse_reply
 from qa.backends.offline.discourse import is_instruction, without_instructions
 from qa.citations import number_citations, render
