@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from qa.backends.base import Backend
 from qa.backends.registry import load_backend
 from qa.citations import number_citations, render
-from qa.config import Settings
+from qa.config import Settings, qa_version
 from qa.errors import ConfigError, InputError
 from qa.index.retrieve import retrieve
 from qa.index.store import Store
@@ -169,10 +169,9 @@ def versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 
-    from qa import __version__
     from qa.index.embed import MODEL_PACKAGE, MiniLMEmbedder
 
-    found = {"qa": __version__, "python": platform.python_version()}
+    found = {"qa": qa_version(), "python": platform.python_version()}
     for package in ("chromadb", "onnxruntime", "openai", "tiktoken"):
         try:
             found[package] = metadata.version(package)

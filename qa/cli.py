@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from qa.config import Settings
+from qa.config import Settings, qa_version
 from qa.errors import QAError
 from qa.text.display import json_safe, visible
 from qa.types import Answer, Citation, Claim, IngestOutcome, IngestReport, Summary
@@ -193,9 +193,7 @@ def main_options(
 
 def print_versions(verbose: bool, as_json: bool) -> None:
     if not (verbose or as_json):
-        from qa import __version__
-
-        sys.stdout.write(f"qa {__version__}\n")
+        sys.stdout.write(f"qa {qa_version()}\n")
         return
     from qa.api import versions
 
