@@ -51,6 +51,7 @@ from qa.errors import (
     StoreError,
     UnknownDocumentError,
 )
+from qa.index.chroma_reader import LocalReader, open_reader
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
 from qa.index.identity import content_hash, source_key
 from qa.types import Chunk, Document, DocumentInfo, Sentence
@@ -128,6 +129,10 @@ class Store:
         self._embedder = embedder
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
+        # A question's nearest-neighbour query on an embedded store goes through Chroma's
+        # Rust core directly (qa.index.chroma_reader), sparing a cold process the client.
+        self._reader: LocalReader | None = None
+        self._reader_tried = False
         self._lock = FileLock(settings.home / "write.lock")
         try:
             settings.home.mkdir(parents=True, exist_ok=True)
@@ -339,15 +344,30 @@ class Store:
                 if "does not exist" in str(error).lower():
                     return None
                 raise self._chroma_error("open collection", error) from None
-        stored = collection.metadata or {}
+        self._check_metadata(collection.metadata or {})
+        self._collection = collection
+        return collection
+
+    def _check_metadata(self, stored: dict[str, Any]) -> None:
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
                 f"collection {self.collection_name!r} was built with embedder "
                 f"{stored.get('embedder')!r}, not {self.embedder.name!r}",
                 fix="use a new --collection, or qa forget --all and ingest again",
             )
-        self._collection = collection
-        return collection
+
+    def _local_reader(self) -> LocalReader | None:
+        """The read-only fast path to an embedded collection, once per store, when the
+        full client is not open already and the reader can open it (else None)."""
+        if self._reader_tried or self._collection is not None or self.settings.chroma_url:
+            return self._reader if self._collection is None else None
+        self._reader_tried = True
+        self._check_embedder(create=False)
+        reader = open_reader(self.settings.home / "chroma", self.collection_name)
+        if reader is not None:
+            self._check_metadata(reader.metadata)
+        self._reader = reader
+        return reader
 
     def _check_embedder(self, create: bool) -> None:
         row = self.db.execute(
@@ -890,10 +910,21 @@ class Store:
     def dense_search(
         self, vector: Vectors, k: int, doc_id: str | None = None
     ) -> list[tuple[str, float]]:
+        where: Any = {"doc_id": doc_id} if doc_id else None
+        reader = self._local_reader()
+        if reader is not None:
+            try:
+                ids, distances = reader.query(vector.tolist(), k, where)
+                return [
+                    (chunk_id, 1.0 - distance)
+                    for chunk_id, distance in zip(ids, distances, strict=True)
+                ]
+            except Exception as error:  # The client below says what is wrong, if anything.
+                log.debug("fast Chroma query failed, using the client: %s", error)
+                self._reader = None
         collection = self._vectors(create=False)
         if collection is None:
             return []
-        where: Any = {"doc_id": doc_id} if doc_id else None
         with self._chroma_errors("search"):
             result = collection.query(
                 query_embeddings=[vector.tolist()],
