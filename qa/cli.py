@@ -589,11 +589,12 @@ def forget(
         settings = settings_from(collection, chroma_url=chroma_url)
         targets = documents_named(None if all_documents else docs, settings=settings)
         if all_documents or len(targets) > 1:
+            count = f"{len(targets)} document{'' if len(targets) == 1 else 's'}"
             what = (
-                f"all {len(targets)} document(s) of collection {settings.collection!r}"
+                f"all {count} of collection {settings.collection!r}"
                 if all_documents
-                else f"{len(targets)} documents ("
-                + ", ".join(f"{info.id[:8]} {info.title[:40]}" for info in targets)
+                else f"{count} ("
+                + ", ".join(f"{info.id[:8]} {shorten(info.title, 40)}" for info in targets)
                 + ")"
             )
             if targets or not all_documents:
@@ -605,6 +606,10 @@ def forget(
         print_json({"removed": removed})
     else:
         stderr.print(f"forgot {len(removed)} document(s)")
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def confirm(action: str, yes: bool) -> None:

@@ -127,7 +127,7 @@ def test_forget_all_without_a_terminal_refuses_and_names_yes(tmp_path: Path) -> 
     refused = qa("forget", "--all")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error:")
-    assert "--yes" in refused.stderr and "3 document(s)" in refused.stderr
+    assert "--yes" in refused.stderr and "all 3 documents of collection" in refused.stderr
     assert doc_ids() == before
     # Several documents at once ask too; one does not.
     two = qa("forget", before[0][:8], before[1])
@@ -144,7 +144,7 @@ def test_forget_all_without_a_terminal_refuses_and_names_yes(tmp_path: Path) -> 
 def test_forget_on_a_terminal_asks_and_removes_only_on_yes(tmp_path: Path) -> None:
     before = ingest_three(tmp_path)
     code, shown = qa_on_terminal("forget", "--all", answer="n")
-    assert "Forget all 3 document(s) of collection 'default'? [y/N]" in shown
+    assert "Forget all 3 documents of collection 'default'? [y/N]" in shown
     assert code == 1 and "nothing was removed" in shown
     assert doc_ids() == before
     code, shown = qa_on_terminal("forget", before[1], before[2], answer="y")

