@@ -1,6 +1,8 @@
-"""The CLI as a shell user meets it, through the real ``qa`` executable: a question on
-stdin, confirmations on a terminal (a pseudo-terminal) and without one, --version, help
-text, what a folder ingest did not take, stable ids, and terminal-safe output."""
+"""The CLI as a shell user meets it: a question on stdin, confirmations on a terminal (a
+pseudo-terminal) and without one, --version, help text, what a folder ingest did not take,
+stable ids, and terminal-safe output.  Through the CLI's runner in this process (``cli``),
+and through the installed ``qa`` executable (``qa``) where the process itself matters:
+real standard input, a real terminal, the bytes a terminal receives."""
 
 from __future__ import annotations
 
@@ -36,8 +38,14 @@ def qa(*args: str, stdin: str | None = None, **env: str) -> subprocess.Completed
     )
 
 
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI through its runner, in this process (stdin is not a terminal)."""
+    code, out, err = run(*args, input=stdin)
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 def doc_ids() -> list[str]:
-    listed = qa("list", "--json")
+    listed = cli("list", "--json")
     assert listed.returncode == 0, listed.stderr
     return [document["id"] for document in json.loads(listed.stdout)["documents"]]
 
@@ -88,21 +96,21 @@ def qa_on_terminal(*args: str, answer: str | None) -> tuple[int, str]:
 
 
 def test_ask_reads_the_question_from_stdin() -> None:
-    assert qa("ingest", str(SEED)).returncode == 0
+    assert cli("ingest", str(SEED)).returncode == 0
     piped = qa("ask", "-", "--json", stdin="Who met Putin in Moscow?\n")
     assert piped.returncode == 0, piped.stderr
     answer = json.loads(piped.stdout)
     assert answer["question"] == "Who met Putin in Moscow?"
     assert not answer["abstained"] and "Witkoff" in answer["answer"]
     # The same answer as the question given as an argument.
-    direct = json.loads(qa("ask", "Who met Putin in Moscow?", "--json").stdout)
+    direct = json.loads(cli("ask", "Who met Putin in Moscow?", "--json").stdout)
     assert direct["answer"] == answer["answer"]
 
 
 @pytest.mark.parametrize("stdin", ["", "\n", "  \n\n"])
 def test_ask_with_empty_stdin_is_the_empty_question_error(stdin: str) -> None:
-    assert qa("ingest", str(SEED)).returncode == 0
-    result = qa("ask", "-", stdin=stdin)
+    assert cli("ingest", str(SEED)).returncode == 0
+    result = cli("ask", "-", stdin=stdin)
     assert result.returncode == 2
     assert result.stderr.startswith("error: the question is empty")
     assert len(result.stderr.splitlines()) == 1
@@ -117,26 +125,26 @@ def ingest_three(tmp_path: Path) -> list[str]:
         "02_australia_toilet_paper_limits.txt",
     ):
         (tmp_path / name).write_text((ARTICLES / name).read_text())
-    result = qa("ingest", str(SEED), str(tmp_path))
+    result = cli("ingest", str(SEED), str(tmp_path))
     assert result.returncode == 0, result.stderr
     return doc_ids()
 
 
 def test_forget_all_without_a_terminal_refuses_and_names_yes(tmp_path: Path) -> None:
     before = ingest_three(tmp_path)
-    refused = qa("forget", "--all")
+    refused = cli("forget", "--all")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error:")
     assert "--yes" in refused.stderr and "all 3 documents of collection" in refused.stderr
     assert doc_ids() == before
     # Several documents at once ask too; one does not.
-    two = qa("forget", before[0][:8], before[1])
+    two = cli("forget", before[0][:8], before[1])
     assert two.returncode == 2 and "--yes" in two.stderr
     assert doc_ids() == before
-    one = qa("forget", before[0][:8])
+    one = cli("forget", before[0][:8])
     assert one.returncode == 0 and "forgot 1 document(s)" in one.stderr
     assert doc_ids() == before[1:]
-    confirmed = qa("forget", "--all", "-y")
+    confirmed = cli("forget", "--all", "-y")
     assert confirmed.returncode == 0 and "forgot 2 document(s)" in confirmed.stderr
     assert doc_ids() == []
 
@@ -162,10 +170,10 @@ def test_forget_on_a_terminal_asks_and_removes_only_on_yes(tmp_path: Path) -> No
 def test_version() -> None:
     plain = qa("--version")
     assert plain.returncode == 0 and re.fullmatch(r"qa \d+\.\d+\.\d+\S*\n", plain.stdout)
-    verbose = qa("--version", "--verbose")
+    verbose = cli("--version", "--verbose")
     for name in ("chromadb", "onnxruntime", "openai", "tiktoken", "embedding model"):
         assert re.search(rf"^{name} \S+", verbose.stdout, re.MULTILINE), verbose.stdout
-    as_json = json.loads(qa("--version", "--json").stdout)
+    as_json = json.loads(cli("--version", "--json").stdout)
     assert set(as_json) >= {
         "qa",
         "chromadb",
@@ -176,7 +184,7 @@ def test_version() -> None:
     }
     assert as_json["embedding_model"] == "all-MiniLM-L6-v2-int8"
     # Before a command, --json means nothing but --version's: say so rather than ignore it.
-    misplaced = qa("--json", "list")
+    misplaced = cli("--json", "list")
     assert misplaced.returncode == 2 and "after the command" in misplaced.stderr
 
 
@@ -219,7 +227,7 @@ def test_mixed_folder_reports_every_file_it_did_not_take(tmp_path: Path) -> None
     (folder / "blob.bin").write_bytes(b"\x00\x01\x02")
     (folder / "notes").write_text("no extension")
     (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
-    result = qa("ingest", str(folder))
+    result = cli("ingest", str(folder))
     lines = result.stderr.splitlines()
     assert [line for line in lines if line.startswith("error:")] == [
         f"error: {folder / 'empty.txt'} is empty; give a file with the article's text"
@@ -234,14 +242,14 @@ def test_mixed_folder_reports_every_file_it_did_not_take(tmp_path: Path) -> None
     # README: 3 when some inputs went in and the refused ones are listed; skipped files
     # are reported but are not refused inputs.
     assert result.returncode == 3
-    as_json = json.loads(qa("ingest", str(folder), "--json").stdout)
+    as_json = json.loads(cli("ingest", str(folder), "--json").stdout)
     assert {item["path"] for item in as_json["skipped"]} == {
         str(folder / ".git" / "HEAD"),
         str(folder / "blob.bin"),
         str(folder / "notes"),
     }
     (folder / "empty.txt").unlink()
-    assert qa("ingest", str(folder)).returncode == 0
+    assert cli("ingest", str(folder)).returncode == 0
 
 
 def test_many_skipped_files_are_counted_per_type(tmp_path: Path) -> None:
@@ -252,7 +260,7 @@ def test_many_skipped_files_are_counted_per_type(tmp_path: Path) -> None:
         (folder / f"p{n}.jpg").write_bytes(b"\xff\xd8\xff")
     for n in range(3):
         (folder / f"s{n}.pdf").write_bytes(b"%PDF-1.4")
-    result = qa("ingest", str(folder))
+    result = cli("ingest", str(folder))
     assert result.returncode == 0, result.stderr
     skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped:")]
     assert skipped == [
@@ -267,18 +275,18 @@ def test_many_skipped_files_are_counted_per_type(tmp_path: Path) -> None:
 def test_edit_and_reingest_keeps_the_id(tmp_path: Path) -> None:
     story = tmp_path / "story.txt"
     story.write_text("Bridge reopens\n\nThe river bridge reopened on Monday after repairs.\n")
-    first = json.loads(qa("ingest", str(story), "--json").stdout)["documents"][0]
+    first = json.loads(cli("ingest", str(story), "--json").stdout)["documents"][0]
     assert first["status"] == "added"
     story.write_text(
         "Bridge reopens\n\nThe river bridge reopened on Tuesday after repairs to its deck.\n"
     )
-    result = qa("ingest", str(story))
+    result = cli("ingest", str(story))
     assert result.returncode == 0
     assert result.stdout.startswith(f"updated   {first['doc_id']}  Bridge reopens")
     assert "0 added, 1 updated, 0 unchanged, 0 failed" in result.stderr
-    shown = qa("show", first["doc_id"])
+    shown = cli("show", first["doc_id"])
     assert "reopened on Tuesday" in shown.stdout and "Monday" not in shown.stdout
-    answer = json.loads(qa("ask", "When did the bridge reopen?", "--json").stdout)
+    answer = json.loads(cli("ask", "When did the bridge reopen?", "--json").stdout)
     assert answer["citations"][0]["doc_id"] == first["doc_id"]
     assert "Tuesday" in answer["citations"][0]["quote"]
     assert doc_ids() == [first["doc_id"]]
@@ -306,13 +314,13 @@ def test_bidi_and_control_characters_in_an_article_are_escaped(tmp_path: Path) -
         "Engineers said it will supply power to 200,000 homes.\n",
         encoding="utf-8",
     )
-    assert qa("ingest", str(article)).returncode == 0
-    stored = json.loads(qa("show", doc_ids()[0], "--json").stdout)
+    assert cli("ingest", str(article)).returncode == 0
+    stored = json.loads(cli("show", doc_ids()[0], "--json").stdout)
     outputs = {
-        "show": qa("show", doc_ids()[0]).stdout,
-        "ask": qa("ask", "When did the dam open?").stdout,
-        "summarize": qa("summarize").stdout,
-        "list": qa("list").stdout,
+        "show": cli("show", doc_ids()[0]).stdout,
+        "ask": cli("ask", "When did the dam open?").stdout,
+        "summarize": cli("summarize").stdout,
+        "list": cli("list").stdout,
     }
     for name, out in outputs.items():
         assert RLO not in out and CSI not in out, name
@@ -323,6 +331,6 @@ def test_bidi_and_control_characters_in_an_article_are_escaped(tmp_path: Path) -
             assert "\\x9b" in out or name == "list", name
     assert "Tuesday" in outputs["ask"]
     # --json keeps the exact text, with those characters JSON-escaped.
-    raw = qa("show", doc_ids()[0], "--json").stdout
+    raw = cli("show", doc_ids()[0], "--json").stdout
     assert RLO not in raw and CSI not in raw
     assert json.loads(raw)["text"] == stored["text"]

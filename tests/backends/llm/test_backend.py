@@ -517,10 +517,12 @@ def test_long_input_is_mapped_then_reduced_keeping_original_refs(
 # ---- a real OpenAI-compatible server ----------------------------------------------------------
 
 
-def real_backend(server: LlamaServer, **options: Any) -> OpenAIBackend:
+def real_backend(
+    server: LlamaServer, *, max_output_tokens: int = 120, **options: Any
+) -> OpenAIBackend:
     values: dict[str, Any] = {"backend": "openai", "base_url": server.base_url}
     values.update({"model": server.model, "max_context_tokens": 2500, **options})
-    return OpenAIBackend(Settings.from_env(**values), max_output_tokens=120)
+    return OpenAIBackend(Settings.from_env(**values), max_output_tokens=max_output_tokens)
 
 
 def assert_checked(draft: Draft, allowed: set[SentenceRef]) -> None:
@@ -544,7 +546,7 @@ def test_real_server_json_fallback_usage_and_cache(
     llama_server: LlamaServer, seed_document: Document
 ) -> None:
     hits, documents = make_hits(seed_document, SPANS), {"seed": seed_document}
-    backend = real_backend(llama_server)
+    backend = real_backend(llama_server, max_output_tokens=48)
     draft = backend.answer(QUESTION, hits, documents)
     calls = backend.last_run.calls
     modes = [call.mode for call in calls]
@@ -561,7 +563,7 @@ def test_real_server_json_fallback_usage_and_cache(
     assert all(200 < call.prompt_tokens < 2500 for call in calls)
     # The identical call again: the reply that was used comes from the cache, nothing sent
     # for it (replies that were not valid are not cached: those forms are asked again).
-    again = real_backend(llama_server)
+    again = real_backend(llama_server, max_output_tokens=48)
     repeat = again.answer(QUESTION, hits, documents)
     assert (repeat.claims, repeat.abstained) == (draft.claims, draft.abstained)
     final = again.last_run.calls[-1]
@@ -592,7 +594,8 @@ def test_real_server_streams_and_checks_at_the_end(
 
 @pytest.mark.slow
 def test_real_server_map_reduce_summary(llama_server: LlamaServer, seed_document: Document) -> None:
-    backend = real_backend(llama_server, max_context_tokens=600)
+    # Short replies: the steps and their order are the subject here, not the notes' wording.
+    backend = real_backend(llama_server, max_context_tokens=600, max_output_tokens=48)
     draft = backend.summarize([seed_document], 3)
     run = backend.last_run
     # A step whose reply was not valid JSON is asked again in the next form: one step, more calls.
