@@ -11,6 +11,10 @@ PYTHON's environment) fills its own store of ``--chunks`` chunks with its own co
   open, model load, query, answer);
 * ``python -c pass``: the interpreter's own start-up.
 
+Then, also in turns, ``bench/warm_probe.py``: ``--warm-questions`` gold questions asked
+in one process (after one untimed pass), for the warm p50 and to check that both sides
+give the same answers.
+
 Every figure is the median of ``--runs``; the ratio is this checkout over the baseline.
 The OS file cache is warm (one untimed run of each first), as for a user's second question.
 Prints a Markdown table and writes ``bench/results/cold.json``.
@@ -38,7 +42,8 @@ def fill_store(python: str, source: Path, home: Path, chunks: int) -> dict[str, 
     articles = sorted(str(path) for path in (source / "eval" / "articles").glob("*.txt"))
     args = {"home": str(home), "collection": COLLECTION, "target_chunks": chunks}
     argv = [python, "-m", "bench.child", "fill", json.dumps({**args, "articles": articles})]
-    result = run_process(argv, env=side_env(source, home), capture=True)
+    # From that side's folder: `python -m` puts the working directory first on the path.
+    result = run_process(argv, env=side_env(source, home), capture=True, cwd=source)
     if result.returncode != 0 or not result.payload:
         raise RuntimeError(f"fill failed with {python}: {result.stderr[-800:]}")
     return result.payload
@@ -59,6 +64,7 @@ class Side:
         self.runs: dict[str, list[float]] = {"wall_s": [], "python_s": []}
         self.runs.update({phase: [] for phase in PHASES})
         self.answers: set[str] = set()
+        self.warm_answers: list[str] = []
 
     def env(self) -> dict[str, str]:
         env = side_env(self.source, self.home)
@@ -83,6 +89,14 @@ class Side:
             self.runs[phase].append(float(probed.payload[phase]))
         self.answers.add(str(probed.payload["answer"]))
 
+    def warm(self, questions: Path, passes: int) -> None:
+        probe = [self.python, str(REPO / "bench" / "warm_probe.py"), str(questions), str(passes)]
+        result = run_process(probe, env=self.env(), capture=True, quiet=True)
+        if result.returncode != 0 or not result.payload:
+            raise RuntimeError(f"{self.name}: warm probe failed: {result.stderr[-800:]}")
+        self.runs.setdefault("warm_ask_s", []).extend(result.payload["seconds"])
+        self.warm_answers = list(result.payload["answers"])
+
     def medians(self) -> dict[str, float]:
         return {name: median(values) for name, values in self.runs.items()}
 
@@ -95,7 +109,10 @@ def table(sides: list[Side]) -> str:
         "|---|" + "---:|" * (len(sides) + (1 if len(sides) == 2 else 0)),
     ]
     medians = [side.medians() for side in sides]
-    for label, key in [*rows, ("**cold `qa ask`, wall**", "wall_s")]:
+    extra = [("**cold `qa ask`, wall**", "wall_s")]
+    if all("warm_ask_s" in m for m in medians):
+        extra.append(("warm `ask()` p50", "warm_ask_s"))
+    for label, key in [*rows, *extra]:
         cells = [f"{m[key]:.3f}" for m in medians]
         ratio = ""
         if len(sides) == 2 and medians[1][key] > 0:
@@ -110,6 +127,8 @@ def main() -> None:
     parser.add_argument("--baseline-python", help="the interpreter qa is installed for there")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=1000)
+    parser.add_argument("--warm-questions", type=int, default=20)
+    parser.add_argument("--warm-passes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cold.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qa-bench-cold-"))
@@ -129,6 +148,18 @@ def main() -> None:
             log(f"cold run {run + 1}/{args.runs}")
             for side in sides if run % 2 == 0 else list(reversed(sides)):
                 side.once(timed=True)
+        if args.warm_questions:
+            from bench.corpus import gold_questions
+
+            questions = work / "questions.json"
+            asked = [q.text for q in gold_questions(args.warm_questions)]
+            questions.write_text(json.dumps(asked))
+            for side in sides:
+                log(f"{side.name}: warm asks")
+                side.warm(questions, args.warm_passes)
+            if len(sides) == 2:
+                same = sides[0].warm_answers == sides[1].warm_answers
+                print(f"warm answers identical on both sides: {same}\n")
         print(table(sides))
         for side in sides:
             print(f"\n{side.name}: answers seen {sorted(side.answers)}")
