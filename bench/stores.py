@@ -60,9 +60,7 @@ def cache_key() -> str:
     import chromadb
 
     digest = hashlib.sha256(chromadb.__version__.encode())
-    shaping = [
-        path for path in (REPO / "qa").rglob("*.py") if path.name not in READ_ONLY_MODULES
-    ]
+    shaping = [path for path in (REPO / "qa").rglob("*.py") if path.name not in READ_ONLY_MODULES]
     for path in sorted([*shaping, Path(__file__), *(REPO / "eval" / "articles").glob("*")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

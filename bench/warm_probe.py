@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> None:
-    questions = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    questions = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     passes = int(sys.argv[2])
     from qa.api import ask
     from qa.config import Settings
