@@ -19,6 +19,16 @@ from qa.errors import ConfigError
 DEFAULT_COLLECTION = "default"
 
 
+def qa_version() -> str:
+    """The installed qa distribution's version (pyproject.toml's)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("qa")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":

@@ -34,6 +34,11 @@ class Document:
     text: str
     sentences: tuple[Sentence, ...]
     ingested_at: str = ""
+    # The hash of this text version (``qa.index.identity.content_hash``): the id stays
+    # with the source while the text changes; chunk ids follow the text.
+    version: str = ""
+    # Every source this text was ingested from (the first one is ``source``).
+    sources: tuple[str, ...] = ()
 
     def sentence(self, index: int) -> Sentence:
         return self.sentences[index]
@@ -41,7 +46,10 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive whole sentences ``[first_sentence, last_sentence]`` of one document."""
+    """Consecutive whole sentences ``[first_sentence, last_sentence]`` of one document.
+
+    Its id is ``VERSION:N``, VERSION being the document's text version, so a new
+    version of a document never reuses the ids (and vectors) of the old one."""
 
     doc_id: str
     index: int
@@ -51,10 +59,11 @@ class Chunk:
     end: int
     text: str
     token_count: int
+    version: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.doc_id}:{self.index}"
+        return f"{self.version or self.doc_id}:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,7 @@ class Answer:
             "evidence": [
                 {
                     "chunk_id": hit.chunk.id,
+                    "doc_id": hit.chunk.doc_id,
                     "score": round(hit.score, 6),
                     "dense_rank": hit.dense_rank,
                     "lexical_rank": hit.lexical_rank,
@@ -225,7 +235,10 @@ class Summary:
         }
 
 
-IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+# added: a new document; updated: a known source's text changed, same id, new text;
+# unchanged: the source's text is stored already; linked: the same text is stored from
+# another source, and this source was added to that document; failed: refused.
+IngestStatus = Literal["added", "updated", "unchanged", "linked", "failed"]
 
 
 @dataclass(frozen=True)
@@ -236,27 +249,45 @@ class IngestOutcome:
     title: str = ""
     chunks: int = 0
     error: str = ""
+    # What else happened, in words (e.g. "same text as /path/a.txt").
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given folder that ingest did not read, and why."""
+
+    path: str
+    reason: str
 
 
 @dataclass
 class IngestReport:
     outcomes: list[IngestOutcome]
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     def count(self, status: IngestStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     def summary_line(self) -> str:
-        return (
-            f"{self.count('added')} added, {self.count('unchanged')} unchanged, "
-            f"{self.count('replaced')} replaced, {self.count('failed')} failed"
+        line = (
+            f"{self.count('added')} added, {self.count('updated')} updated, "
+            f"{self.count('unchanged')} unchanged, {self.count('failed')} failed"
         )
+        if self.count("linked"):
+            line += f", {self.count('linked')} linked"
+        if self.skipped:
+            line += f", {len(self.skipped)} skipped"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "documents": [asdict(outcome) for outcome in self.outcomes],
+            "skipped": [asdict(skipped) for skipped in self.skipped],
             "added": self.count("added"),
+            "updated": self.count("updated"),
             "unchanged": self.count("unchanged"),
-            "replaced": self.count("replaced"),
+            "linked": self.count("linked"),
             "failed": self.count("failed"),
         }
 
@@ -269,6 +300,10 @@ class DocumentInfo:
     sentences: int
     chunks: int
     ingested_at: str
+    # Every source of this text, ``source`` first.
+    sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        payload = asdict(self)
+        payload["sources"] = list(self.sources or (self.source,))
+        return payload

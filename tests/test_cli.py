@@ -21,13 +21,13 @@ from tests.helpers import HTML_PAGE, SEED, assert_one_line_error, run
 def test_ingest_then_ask_prints_a_cited_answer() -> None:
     code, out, err = run("ingest", str(SEED))
     assert code == 0
-    assert "1 added, 0 unchanged, 0 replaced, 0 failed" in err
+    assert "1 added, 0 updated, 0 unchanged, 0 failed" in err
     code, out, err = run("ask", "What caveats did Russia raise?")
     assert code == 0
     assert "supply weapons" in out and "[1]" in out and "[2]" in out
     assert "how the ceasefire would be enforced" in out
     code, out, err = run("ingest", str(SEED))
-    assert "0 added, 1 unchanged" in err
+    assert "0 added, 0 updated, 1 unchanged" in err
 
 
 def test_ask_json_shape() -> None:
@@ -158,7 +158,8 @@ def test_folder_ingest_reports_counts(tmp_path: Path) -> None:
     (folder / "notes.bin").write_bytes(b"\x00\x01")
     code, _, err = run("ingest", str(folder))
     assert code == 0
-    assert "2 added, 0 unchanged, 0 replaced, 0 failed" in err
+    assert f"skipped: {folder / 'notes.bin'} (unsupported type .bin)" in err
+    assert "2 added, 0 updated, 0 unchanged, 0 failed, 1 skipped" in err
 
 
 def test_html_and_stdin_ingest(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -51,7 +52,9 @@ from qa.errors import (
     StoreError,
     UnknownDocumentError,
 )
+from qa.index.chroma_reader import LocalReader, open_reader
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
+from qa.index.identity import content_hash, source_key
 from qa.types import Chunk, Document, DocumentInfo, Sentence
 
 if TYPE_CHECKING:
@@ -97,7 +100,20 @@ FTS_LINK = """
 ALTER TABLE chunks ADD COLUMN fts_rowid INTEGER;
 CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
 """
-SCHEMA_VERSION = 3
+# Version 4 (document identity, qa.index.identity): each document records its text
+# version, and a sources table maps every normalised source to the document holding its
+# text, so an id stays with its source and one text from two sources is one document.
+# Documents of older stores keep their ids (their text hash, which is their version).
+SOURCES = """
+ALTER TABLE documents ADD COLUMN version TEXT;
+CREATE TABLE IF NOT EXISTS sources (
+    collection TEXT NOT NULL, source TEXT NOT NULL, doc_id TEXT NOT NULL,
+    PRIMARY KEY (collection, source)
+);
+CREATE INDEX IF NOT EXISTS sources_by_doc ON sources (collection, doc_id);
+CREATE INDEX IF NOT EXISTS documents_by_version ON documents (collection, version);
+"""
+SCHEMA_VERSION = 4
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Chroma caps one add() call at a little over 5,000 records.
 CHROMA_BATCH = 5000
@@ -109,11 +125,16 @@ log = logging.getLogger("qa")
 
 class Store:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        opening = time.perf_counter()
         self.settings = settings
         self.collection_name = settings.collection
         self._embedder = embedder
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
+        # A question's nearest-neighbour query on an embedded store goes through Chroma's
+        # Rust core directly (qa.index.chroma_reader), sparing a cold process the client.
+        self._reader: LocalReader | None = None
+        self._reader_tried = False
         self._lock = FileLock(settings.home / "write.lock")
         try:
             settings.home.mkdir(parents=True, exist_ok=True)
@@ -127,6 +148,9 @@ class Store:
                 f"cannot open the store in {settings.home}: {error}",
                 fix="set QA_HOME to a writable folder",
             ) from None
+        # Seconds spent opening: SQLite here, then Chroma (its client or the reader) when
+        # first used; ``qa ask`` reports it as a phase of its own.
+        self.open_s = time.perf_counter() - opening
 
     def _upgrade(self) -> None:
         """Create the tables, or bring an older store up to ``SCHEMA_VERSION``.
@@ -144,6 +168,7 @@ class Store:
                 if "fts_rowid" not in columns:
                     self._run_script(FTS_LINK)
                     self._link_fts_rows()
+                self._add_sources()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.execute("COMMIT")
         except BaseException:
@@ -167,6 +192,24 @@ class Store:
             log.info("linking %d chunks to their full-text rows (once, for schema 3)", len(links))
         self.db.executemany(
             "UPDATE chunks SET fts_rowid = ? WHERE collection = ? AND id = ?", links
+        )
+
+    def _add_sources(self) -> None:
+        """Schema 4, idempotent: the version column (an old id is its text's hash) and the
+        sources table, filled from each document's source, normalised."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(documents)")}
+        if "version" in columns:
+            return
+        self._run_script(SOURCES)
+        self.db.execute("UPDATE documents SET version = id WHERE version IS NULL")
+        rows = self.db.execute("SELECT collection, id, source FROM documents").fetchall()
+        self.db.executemany(
+            "INSERT OR IGNORE INTO sources VALUES (?, ?, ?)",
+            [
+                (collection, key, doc_id)
+                for collection, doc_id, source in rows
+                if (key := source_key(source)) is not None
+            ],
         )
 
     @classmethod
@@ -239,6 +282,7 @@ class Store:
 
     def _chroma(self) -> ClientAPI:
         if self._client is None:
+            opening = time.perf_counter()
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
@@ -258,6 +302,7 @@ class Store:
                     self._client = chromadb.PersistentClient(
                         path=str(path), settings=chroma_settings
                     )
+            self.open_s += time.perf_counter() - opening
         return self._client
 
     @contextmanager
@@ -306,15 +351,32 @@ class Store:
                 if "does not exist" in str(error).lower():
                     return None
                 raise self._chroma_error("open collection", error) from None
-        stored = collection.metadata or {}
+        self._check_metadata(collection.metadata or {})
+        self._collection = collection
+        return collection
+
+    def _check_metadata(self, stored: dict[str, Any]) -> None:
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
                 f"collection {self.collection_name!r} was built with embedder "
                 f"{stored.get('embedder')!r}, not {self.embedder.name!r}",
                 fix="use a new --collection, or qa forget --all and ingest again",
             )
-        self._collection = collection
-        return collection
+
+    def _local_reader(self) -> LocalReader | None:
+        """The read-only fast path to an embedded collection, once per store, when the
+        full client is not open already and the reader can open it (else None)."""
+        if self._reader_tried or self._collection is not None or self.settings.chroma_url:
+            return self._reader if self._collection is None else None
+        self._reader_tried = True
+        self._check_embedder(create=False)
+        opening = time.perf_counter()
+        reader = open_reader(self.settings.home / "chroma", self.collection_name)
+        self.open_s += time.perf_counter() - opening
+        if reader is not None:
+            self._check_metadata(reader.metadata)
+        self._reader = reader
+        return reader
 
     def _check_embedder(self, create: bool) -> None:
         row = self.db.execute(
@@ -347,9 +409,13 @@ class Store:
         *,
         replaces: Sequence[str] = (),
         vectors_added: bool = False,
+        sources: Sequence[str] = (),
     ) -> None:
         """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
 
+        A document already stored under ``document.id`` is replaced (a new version of
+        its text: new chunk ids, so the old vectors serve until the commit).
+        ``sources``: normalised sources (``source_key``) that now name this document.
         ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``)."""
         collection = self._vectors(create=True)
         assert collection is not None
@@ -359,17 +425,20 @@ class Store:
         try:
             with self.db:
                 # Only ids that are really there: deleting nothing still costs queries.
-                stale = [*replaces, *([document.id] if self.has_document(document.id) else [])]
-                for old_id in set(stale):
-                    self._delete_rows(old_id)
+                stale = {*replaces, *([document.id] if self.has_document(document.id) else [])}
+                old_chunks = self._chunk_ids(stale)
+                for old_id in stale:
+                    self._delete_rows(old_id, keep_sources=old_id == document.id)
                 self._insert_rows(document, chunks, sentence_vectors)
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                    [(self.collection_name, key, document.id) for key in sources],
+                )
         except sqlite3.Error as error:
             with self._chroma_errors("clean up vectors"):
                 collection.delete(ids=ids)
             raise StoreError(f"cannot write document {document.id}: {error}") from None
-        for old_id in replaces:
-            if old_id != document.id:
-                self._delete_vectors(old_id)
+        self._delete_vector_ids(sorted(set(old_chunks) - set(ids)))
 
     def add_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors]]) -> None:
         """Write the chunk vectors of several documents in as few Chroma calls as it allows.
@@ -414,7 +483,8 @@ class Store:
         self, document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors
     ) -> None:
         self.db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (collection, id, title, source, text, sentences, "
+            "ingested_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.collection_name,
                 document.id,
@@ -423,6 +493,7 @@ class Store:
                 document.text,
                 json.dumps([[s.start, s.end] for s in document.sentences]),
                 document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
+                document.version or content_hash(document.title, document.text),
             ),
         )
         # Explicit full-text rowids, recorded beside each chunk; the writer lock and this
@@ -519,7 +590,7 @@ class Store:
             log.warning("removed %d vectors left by an interrupted write", len(orphans))
         return len(orphans)
 
-    def _delete_rows(self, doc_id: str) -> None:
+    def _delete_rows(self, doc_id: str, *, keep_sources: bool = False) -> None:
         key = (self.collection_name, doc_id)
         # Full-text rows first, found through the chunks that point at them.
         self.db.execute(
@@ -527,7 +598,10 @@ class Store:
             "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
             key,
         )
-        for table in ("documents", "chunks", "sentence_vectors"):
+        tables = ["documents", "chunks", "sentence_vectors"]
+        if not keep_sources:
+            tables.append("sources")
+        for table in tables:
             column = "id" if table == "documents" else "doc_id"
             self.db.execute(f"DELETE FROM {table} WHERE collection = ? AND {column} = ?", key)
 
@@ -539,7 +613,7 @@ class Store:
                 "(SELECT fts_rowid FROM chunks WHERE collection = ?)",
                 (self.collection_name,),
             )
-            for table in ("documents", "chunks", "sentence_vectors"):
+            for table in ("documents", "chunks", "sentence_vectors", "sources"):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
                 )
@@ -562,14 +636,141 @@ class Store:
             self._one("SELECT 1 FROM documents WHERE collection = ? AND id = ?", doc_id) is not None
         )
 
-    def find_by_source(self, source: str) -> list[str]:
-        return [
+    # -- identity (qa.index.identity) ------------------------------------------
+
+    def source_owner(self, key: str) -> tuple[str, str | None] | None:
+        """The id of the document holding this normalised source, and its text version
+        (None when the sources table names a document that is not stored)."""
+        row = self.db.execute(
+            "SELECT s.doc_id, d.version FROM sources s LEFT JOIN documents d "
+            "ON d.collection = s.collection AND d.id = s.doc_id "
+            "WHERE s.collection = ? AND s.source = ?",
+            (self.collection_name, key),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def document_with_version(self, version: str) -> str | None:
+        """The id of the document holding this text version, if one does."""
+        row = self._one("SELECT id FROM documents WHERE collection = ? AND version = ?", version)
+        return None if row is None else str(row[0])
+
+    def sources_of(self, doc_id: str) -> list[str]:
+        """The normalised sources naming a document, its primary source first."""
+        primary = self._one("SELECT source FROM documents WHERE collection = ? AND id = ?", doc_id)
+        keys = [
             row[0]
             for row in self.db.execute(
-                "SELECT id FROM documents WHERE collection = ? AND source = ?",
-                (self.collection_name, source),
+                "SELECT source FROM sources WHERE collection = ? AND doc_id = ? ORDER BY rowid",
+                (self.collection_name, doc_id),
             )
         ]
+        first = source_key(primary[0]) if primary else None
+        return sorted(keys, key=lambda key: key != first)
+
+    def link_source(self, key: str, doc_id: str) -> list[str]:
+        """Point a normalised source at a stored document (same text, another source).
+
+        The document the source named before loses it, and is removed when no source
+        names it any more; its primary source moves to the next one.  One commit.
+        Returns the ids of the documents removed."""
+        previous = self.source_owner(key)
+        removed: list[str] = []
+        old_chunks: list[str] = []
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                (self.collection_name, key, doc_id),
+            )
+            if previous is not None and previous[0] != doc_id:
+                old_id = previous[0]
+                left = self.sources_of(old_id)
+                if not left and self.has_document(old_id):
+                    old_chunks = self._chunk_ids([old_id])
+                    self._delete_rows(old_id)
+                    removed.append(old_id)
+                elif left:
+                    primary = self._one(
+                        "SELECT source FROM documents WHERE collection = ? AND id = ?", old_id
+                    )
+                    if primary and source_key(primary[0]) == key:
+                        self.db.execute(
+                            "UPDATE documents SET source = ? WHERE collection = ? AND id = ?",
+                            (left[0], self.collection_name, old_id),
+                        )
+        if removed:
+            self._delete_vector_ids(old_chunks)
+        return removed
+
+    def rename_document(self, doc_id: str, new_id: str, sources: Sequence[str]) -> None:
+        """Give a stored document (text, chunks, vectors) a new id and these sources.
+
+        For a document shared by several sources whose first source changed: that
+        source keeps the id for its new text, the others keep the old text under
+        ``new_id``.  Chroma's doc_id metadata is changed first, then SQLite in one
+        commit, so a writer killed in between redoes the same steps next time."""
+        chunk_ids = self._chunk_ids([doc_id])
+        collection = self._vectors(create=False)
+        if collection is not None:
+            for begin in range(0, len(chunk_ids), CHROMA_BATCH):
+                part = chunk_ids[begin : begin + CHROMA_BATCH]
+                with self._chroma_errors("rename vectors"):
+                    found = collection.get(ids=part, include=["metadatas"])
+                    if found["ids"]:
+                        collection.update(
+                            ids=found["ids"],
+                            metadatas=[
+                                {**(metadata or {}), "doc_id": new_id}
+                                for metadata in found["metadatas"] or []
+                            ],
+                        )
+        old = (self.collection_name, doc_id)
+        with self.db:
+            # Full-text rows through the chunks' links, before the chunks change.
+            self.db.execute(
+                "UPDATE chunk_text SET doc_id = ? WHERE rowid IN "
+                "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
+                (new_id, *old),
+            )
+            for table, column in (
+                ("documents", "id"),
+                ("chunks", "doc_id"),
+                ("sentence_vectors", "doc_id"),
+            ):
+                self.db.execute(
+                    f"UPDATE {table} SET {column} = ? WHERE collection = ? AND {column} = ?",
+                    (new_id, *old),
+                )
+            if sources:
+                self.db.execute(
+                    "UPDATE documents SET source = ? WHERE collection = ? AND id = ?",
+                    (sources[0], self.collection_name, new_id),
+                )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                [(self.collection_name, key, new_id) for key in sources],
+            )
+
+    def _chunk_ids(self, doc_ids: Set[str] | Sequence[str]) -> list[str]:
+        return [
+            row[0]
+            for doc_id in doc_ids
+            for row in self.db.execute(
+                "SELECT id FROM chunks WHERE collection = ? AND doc_id = ?",
+                (self.collection_name, doc_id),
+            )
+        ]
+
+    def _delete_vector_ids(self, chunk_ids: Sequence[str]) -> None:
+        """Delete vectors by id, after the commit that removed their chunks (a writer
+        killed before this leaves orphans for :meth:`sweep_orphans`)."""
+        if not chunk_ids:
+            return
+        collection = self._vectors(create=False)
+        if collection is None:
+            return
+        for begin in range(0, len(chunk_ids), CHROMA_BATCH):
+            with self._chroma_errors("delete vectors"):
+                collection.delete(ids=list(chunk_ids[begin : begin + CHROMA_BATCH]))
 
     def resolve_doc_id(self, prefix: str) -> str:
         """A full document id from an id or a unique prefix of one."""
@@ -594,7 +795,7 @@ class Store:
 
     def get_document(self, doc_id: str) -> Document:
         row = self._one(
-            "SELECT id, title, source, text, sentences, ingested_at FROM documents "
+            "SELECT id, title, source, text, sentences, ingested_at, version FROM documents "
             "WHERE collection = ? AND id = ?",
             doc_id,
         )
@@ -608,7 +809,16 @@ class Store:
             Sentence(index, start, end, text[start:end])
             for index, (start, end) in enumerate(json.loads(row[4]))
         )
-        return Document(row[0], row[1], row[2], text, sentences, row[5])
+        return Document(
+            row[0], row[1], row[2], text, sentences, row[5], row[6] or "", self._sources(row)
+        )
+
+    def _sources(self, row: Sequence[Any]) -> tuple[str, ...]:
+        """The sources of a documents row ``(id, title, source, ...)``: its own source
+        (as ingested) first, then the others naming the same text."""
+        first = source_key(row[2])
+        others = [key for key in self.sources_of(row[0]) if key != first]
+        return (row[2], *others)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         found: dict[str, Chunk] = {}
@@ -625,7 +835,11 @@ class Store:
                 continue
             doc_id, index, first, last, start, end, tokens, text = row
             texts[doc_id] = text
-            found[chunk_id] = Chunk(doc_id, index, first, last, start, end, text[start:end], tokens)
+            # The id is VERSION:N (DOC:N in stores older than schema 4, where DOC = VERSION).
+            version = chunk_id.rpartition(":")[0]
+            found[chunk_id] = Chunk(
+                doc_id, index, first, last, start, end, text[start:end], tokens, version
+            )
         return found
 
     def sentence_vectors(self, doc_id: str) -> Vectors:
@@ -667,7 +881,9 @@ class Store:
             (self.collection_name,),
         ).fetchall()
         return [
-            DocumentInfo(row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4])
+            DocumentInfo(
+                row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4], self._sources(row)
+            )
             for row in rows
         ]
 
@@ -703,10 +919,21 @@ class Store:
     def dense_search(
         self, vector: Vectors, k: int, doc_id: str | None = None
     ) -> list[tuple[str, float]]:
+        where: Any = {"doc_id": doc_id} if doc_id else None
+        reader = self._local_reader()
+        if reader is not None:
+            try:
+                ids, distances = reader.query(vector.tolist(), k, where)
+                return [
+                    (chunk_id, 1.0 - distance)
+                    for chunk_id, distance in zip(ids, distances, strict=True)
+                ]
+            except Exception as error:  # The client below says what is wrong, if anything.
+                log.debug("fast Chroma query failed, using the client: %s", error)
+                self._reader = None
         collection = self._vectors(create=False)
         if collection is None:
             return []
-        where: Any = {"doc_id": doc_id} if doc_id else None
         with self._chroma_errors("search"):
             result = collection.query(
                 query_embeddings=[vector.tolist()],

@@ -1,16 +1,17 @@
 """Ingest: read a file, folder, URL or stdin, clean it, split it, chunk it, embed it, store it.
 
-Ids are stable: a document's id is a hash of its normalised cleaned content,
-and its chunks are ``DOC:N``.  Ingesting the same text again changes nothing;
-ingesting a changed version of a source already stored (same path or URL)
-replaces the old document and all its chunks.
+Identity (:mod:`qa.index.identity`): a document's id is stable for its source
+(the normalised path or URL) and its chunks are ``VERSION:N``, VERSION being the
+hash of its text.  Ingesting the same text again changes nothing; a changed
+source is ``updated`` under the same id (its old chunks and vectors replaced in
+one commit); text already stored from another source is ``linked``: one
+document that lists both sources.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import numpy as np
 from qa.config import Settings
 from qa.errors import InputError
 from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, unit_vectors
+from qa.index.identity import content_hash, id_for_source, source_key
 from qa.index.store import Store
 from qa.ingestion.chunk import chunk_sentences
 from qa.ingestion.clean import CleanArticle, clean_text, extract_html
-from qa.ingestion.sources import RawArticle, expand_sources, read_source
+from qa.ingestion.sources import RawArticle, expand_folders, read_source
 from qa.text.split import split_sentences
 from qa.text.words import vocabulary
 from qa.types import Chunk, Document, IngestOutcome, IngestReport, IngestStatus
@@ -38,12 +40,8 @@ def clean_article(raw: RawArticle) -> CleanArticle:
     return clean_text(raw.content, markdown=raw.format == "markdown")
 
 
-def document_id(title: str, text: str) -> str:
-    normalised = " ".join(f"{title}\n{text}".casefold().split())
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]
-
-
 def build_document(raw: RawArticle) -> Document:
+    """The cleaned document; its id is provisional (the text's version) until planned."""
     article = clean_article(raw)
     sentences = split_sentences(article.text)
     if not sentences:
@@ -52,25 +50,29 @@ def build_document(raw: RawArticle) -> Document:
             "(only scripts, markup, credits or page furniture)",
             fix="save the article's own text, or its printable page, and ingest that",
         )
+    version = content_hash(article.title, article.text)
     return Document(
-        id=document_id(article.title, article.text),
+        id=version,
         title=article.title or Path(raw.source).stem,
         source=raw.source,
         text=article.text,
         sentences=sentences,
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=version,
     )
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A new document, cleaned and chunked, waiting for its vectors."""
+    """A document to store (new, or a new version), cleaned and chunked, waiting for vectors."""
 
     position: int
     source: str
     document: Document
     chunks: list[Chunk]
-    replaces: list[str]
+    status: IngestStatus
+    note: str
+    sources: list[str]
 
     def texts(self) -> list[str]:
         """What an embedder without token counts embeds for it: each chunk (with its
@@ -79,18 +81,66 @@ class _Prepared:
         return dense + [sentence.text for sentence in self.document.sentences]
 
 
-def _prepare(
-    store: Store, raw: RawArticle, position: int, pending: set[str]
-) -> _Prepared | Document:
-    """What to store, or just the document when it is stored already (or earlier in the batch)."""
-    document = build_document(raw)
-    if document.id in pending or store.has_document(document.id):
-        return document
-    previous = [] if raw.source == "stdin" else store.find_by_source(raw.source)
+def _free_id(store: Store, key: str, version: str) -> str:
+    """The id a source's new document gets: from the source, unless a document that
+    another source keeps already has it (then from the source and its text)."""
+    doc_id = id_for_source(key)
+    return id_for_source(key, salt=version) if store.has_document(doc_id) else doc_id
+
+
+def _first_source(store: Store, doc_id: str) -> str:
+    sources = store.sources_of(doc_id)
+    return sources[0] if sources else "standard input"
+
+
+def _plan(
+    store: Store, raw: RawArticle, document: Document, position: int
+) -> _Prepared | IngestOutcome:
+    """What ingesting ``document`` from ``raw.source`` does: nothing (unchanged), a link
+    to the document already holding its text, or a document to store.  Links and the
+    rename of a shared document's old text are written here; new text is stored by
+    ``_store_batch``."""
+    key = source_key(raw.source)
+    owner = store.source_owner(key) if key else None
+    if owner is not None and owner[1] == document.version:
+        return IngestOutcome(raw.source, "unchanged", owner[0], document.title)
+    twin = store.document_with_version(document.version)
+    if twin is not None:
+        if key is None:
+            return IngestOutcome(raw.source, "unchanged", twin, document.title)
+        note = f"same text as {_first_source(store, twin)}"
+        removed = store.link_source(key, twin)
+        if removed:
+            note += f"; its old text (document {', '.join(removed)}) removed"
+        return IngestOutcome(raw.source, "linked", twin, document.title, note=note)
+    status: IngestStatus = "added"
+    note = ""
+    if key is None:
+        doc_id = document.version
+    elif owner is None:
+        doc_id = _free_id(store, key, document.version)
+    else:
+        owner_id, owner_version = owner
+        sources = store.sources_of(owner_id)
+        others = [other for other in sources if other != key]
+        status = "updated" if owner_version is not None else "added"
+        if owner_version is None or not others:
+            doc_id = owner_id
+        elif sources[0] == key:
+            # The source that gave the id changed: it keeps the id for its new text, and
+            # the sources that still hold the old text keep it under an id of their own.
+            moved = _free_id(store, others[0], owner_version)
+            store.rename_document(owner_id, moved, others)
+            doc_id = owner_id
+            note = f"its old text stays as document {moved} for {others[0]}"
+        else:
+            doc_id = _free_id(store, key, document.version)
+            note = f"was document {owner_id}, which keeps the old text for {others[0]}"
+    document = replace(document, id=doc_id)
     chunks = chunk_sentences(
-        document.id, document.text, document.sentences, store.settings.chunk_tokens
+        doc_id, document.text, document.sentences, store.settings.chunk_tokens, document.version
     )
-    return _Prepared(position, raw.source, document, chunks, previous)
+    return _Prepared(position, raw.source, document, chunks, status, note, [key] if key else [])
 
 
 def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
@@ -118,14 +168,18 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
             prepared.chunks,
             chunk_vectors,
             sentence_vectors,
-            replaces=prepared.replaces,
             vectors_added=True,
+            sources=prepared.sources,
         )
-        status: IngestStatus = "replaced" if prepared.replaces else "added"
         document = prepared.document
         outcomes.append(
             IngestOutcome(
-                prepared.source, status, document.id, document.title, len(prepared.chunks)
+                prepared.source,
+                prepared.status,
+                document.id,
+                document.title,
+                len(prepared.chunks),
+                note=prepared.note,
             )
         )
     return outcomes
@@ -233,13 +287,14 @@ def ingest(
 ) -> IngestReport:
     """Ingest each source; a source that fails is reported, not raised, so the rest still go in.
 
-    Sources are read a batch at a time (``EMBED_BATCH`` documents), so memory does
-    not grow with their number; each document is stored in its own commit.
-    ``on_progress(outcome, done, total)`` is called after each source.
+    Folders are read recursively; files in them that qa does not read are listed in
+    ``IngestReport.skipped``.  Sources are read a batch at a time (``EMBED_BATCH``
+    documents), so memory does not grow with their number; each document is stored in
+    its own commit.  ``on_progress(outcome, done, total)`` is called after each source.
     """
     with Store.using(store, settings) as store, store.writing():
         store.sweep_orphans()
-        expanded = expand_sources(sources)
+        expanded, skipped = expand_folders(sources)
         outcomes: list[IngestOutcome | None] = [None] * len(expanded)
         done = 0
 
@@ -250,26 +305,42 @@ def ingest(
             if on_progress:
                 on_progress(outcome, done, len(expanded))
 
-        for begin in range(0, len(expanded), EMBED_BATCH):
-            batch: list[_Prepared] = []
-            for position in range(begin, min(begin + EMBED_BATCH, len(expanded))):
-                source = expanded[position]
-                try:
-                    raw = read_source(
-                        source,
-                        max_bytes=store.settings.max_input_bytes,
-                        url_timeout=store.settings.url_timeout,
-                        stdin_text=stdin_text,
-                    )
-                    prepared = _prepare(store, raw, position, {p.document.id for p in batch})
-                except InputError as error:
-                    finish(position, IngestOutcome(source, "failed", error=str(error)))
-                    continue
-                if isinstance(prepared, Document):
-                    unchanged = IngestOutcome(raw.source, "unchanged", prepared.id, prepared.title)
-                    finish(position, unchanged)
-                else:
-                    batch.append(prepared)
+        batch: list[_Prepared] = []
+
+        def flush() -> None:
+            if not batch:
+                return
             for waiting, outcome in zip(batch, _store_batch(store, batch), strict=True):
                 finish(waiting.position, outcome)
-    return IngestReport([outcome for outcome in outcomes if outcome is not None])
+            batch.clear()
+
+        for position, source in enumerate(expanded):
+            try:
+                raw = read_source(
+                    source,
+                    max_bytes=store.settings.max_input_bytes,
+                    url_timeout=store.settings.url_timeout,
+                    stdin_text=stdin_text,
+                )
+                document = build_document(raw)
+                key = source_key(raw.source)
+                # The same text or source again before the batch is stored: store the
+                # batch first, so this one is planned against what is really there.
+                if any(
+                    waiting.document.version == document.version
+                    or (key is not None and key in waiting.sources)
+                    for waiting in batch
+                ):
+                    flush()
+                planned = _plan(store, raw, document, position)
+            except InputError as error:
+                finish(position, IngestOutcome(source, "failed", error=str(error)))
+                continue
+            if isinstance(planned, IngestOutcome):
+                finish(position, planned)
+            else:
+                batch.append(planned)
+                if len(batch) == EMBED_BATCH:
+                    flush()
+        flush()
+    return IngestReport([outcome for outcome in outcomes if outcome is not None], skipped)

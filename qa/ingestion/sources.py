@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from qa.errors import InputError
+from qa.types import SkippedFile
 
 FORMATS = {
     ".txt": "text",
@@ -81,21 +82,34 @@ def _other_scheme(source: str) -> str | None:
 
 def expand_sources(sources: Iterable[str | Path]) -> list[str]:
     """Files, URLs and ``-`` as given; folders replaced by their supported files, recursively."""
+    return expand_folders(sources)[0]
+
+
+def expand_folders(sources: Iterable[str | Path]) -> tuple[list[str], list[SkippedFile]]:
+    """Files, URLs and ``-`` as given; folders replaced by their supported files, recursively,
+    and every other file found in them, with the reason it is not read.
+
+    Hidden files and folders (names starting with ``.``, e.g. ``.git``) are skipped too;
+    a file named on the command line is never skipped here (it is read, or refused)."""
     expanded: list[str] = []
+    skipped: list[SkippedFile] = []
     for source in sources:
         text = str(source)
         path = Path(text).expanduser()
-        if text != STDIN and not is_url(text) and path.is_dir():
-            expanded.extend(
-                str(child)
-                for child in sorted(path.rglob("*"))
-                if child.suffix.lower() in FORMATS
-                and child.is_file()
-                and not any(part.startswith(".") for part in child.relative_to(path).parts)
-            )
-        else:
+        if text == STDIN or is_url(text) or not path.is_dir():
             expanded.append(text)
-    return expanded
+            continue
+        for child in sorted(path.rglob("*")):
+            if not child.is_file():
+                continue
+            if any(part.startswith(".") for part in child.relative_to(path).parts):
+                skipped.append(SkippedFile(str(child), "hidden"))
+            elif child.suffix.lower() in FORMATS:
+                expanded.append(str(child))
+            else:
+                kind = child.suffix or "(no extension)"
+                skipped.append(SkippedFile(str(child), f"unsupported type {kind}"))
+    return expanded, skipped
 
 
 def read_source(

@@ -108,7 +108,7 @@ def test_the_cli_uses_a_chroma_server_and_says_when_it_is_gone(
     for args in (
         ("ask", "Who met Putin in Moscow?"),
         ("ingest", str(SEED)),
-        ("forget", "--all"),
+        ("forget", "--all", "--yes"),
     ):
         code, out, err = run(*args, "--chroma-url", server.url)
         assert code == 1 and out == ""

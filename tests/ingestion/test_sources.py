@@ -198,7 +198,7 @@ def test_a_folder_with_some_bad_files_is_ingested_partially(tmp_path: Path) -> N
     assert len(errors) == 2
     assert any("scan.txt is a PDF file" in line for line in errors)
     assert any("empty.md is empty" in line for line in errors)
-    assert "2 added, 0 unchanged, 0 replaced, 2 failed" in err
+    assert "2 added, 0 updated, 0 unchanged, 2 failed" in err
     assert "Traceback" not in err
     assert len(stored_documents()) == 2
     assert out.count("added") == 2

@@ -77,7 +77,7 @@ CLAIMS_SCHEMA: dict[str, Any] = {
 # Words servers use when the prompt exceeds the model's context window.
 _CONTEXT_WORDS = re.compile(
     r"context[ _]length|context window|maximum context|too many tokens|"
-    r"prompt is too long|reduce the length",
+    r"prompt is too long|reduce the length|exceeds the available context size",
     re.IGNORECASE,
 )
 # Words in an error that blame the structured-output request rather than the server.

@@ -176,12 +176,14 @@ def test_too_many_notes_are_condensed_in_rounds(
 # ---- a real OpenAI-compatible server ----------------------------------------------------------
 
 
-def real_backend(server: LlamaServer, **options: Any) -> OpenAIBackend:
+def real_backend(
+    server: LlamaServer, *, max_output_tokens: int = 120, **options: Any
+) -> OpenAIBackend:
     values: dict[str, Any] = {"backend": "openai", "base_url": server.base_url}
     # These tests check the protocol, not speed: on a loaded 2-core machine the tiny model
     # has taken over 60 s (the default) for one map-reduce call, so wait longer.
     values.update({"model": server.model, "max_context_tokens": 2500, "timeout": 600, **options})
-    return OpenAIBackend(Settings.from_env(**values), max_output_tokens=120)
+    return OpenAIBackend(Settings.from_env(**values), max_output_tokens=max_output_tokens)
 
 
 def assert_checked(draft: Draft, allowed: set[SentenceRef]) -> None:
@@ -205,22 +207,30 @@ def test_real_server_json_fallback_usage_and_cache(
     llama_server: LlamaServer, seed_document: Document
 ) -> None:
     hits, documents = make_hits(seed_document, SPANS), {"seed": seed_document}
-    backend = real_backend(llama_server)
+    backend = real_backend(llama_server, max_output_tokens=48)
     draft = backend.answer(QUESTION, hits, documents)
-    # llama-cpp-python answers 500 to json_schema; json_object with the schema works.
-    assert backend.last_run.fallbacks == ["answer: json_schema rejected (HTTP 500)"]
-    assert [call.mode for call in backend.last_run.calls] == ["json_object"]
+    calls = backend.last_run.calls
+    modes = [call.mode for call in calls]
+    # llama.cpp's server takes json_schema (it turns the schema into a grammar), so no form is
+    # refused; a model this small may still run out of tokens inside the JSON, and then the
+    # next form is tried for this call.  (Refusals are tested against scripted servers.)
+    assert modes == ["json_schema", "json_object", "text"][: len(modes)]
+    assert not any("rejected" in fallback for fallback in backend.last_run.fallbacks)
+    assert len(backend.last_run.fallbacks) == len(calls) - 1
     assert_checked(draft, hit_refs(seed_document))
     # Usage is the server's own count, close to our cl100k estimate of the same prompt.
     usage = draft.usage
-    assert usage.calls == 1 and usage.cached_calls == 0 and usage.completion_tokens > 0
-    assert 200 < usage.prompt_tokens < 2500
-    # The identical call again: served from the cache, nothing sent.
-    again = real_backend(llama_server)
+    assert usage.calls == len(calls) and usage.cached_calls == 0 and usage.completion_tokens > 0
+    assert all(200 < call.prompt_tokens < 2500 for call in calls)
+    # The identical call again: the reply that was used comes from the cache, nothing sent
+    # for it (replies that were not valid are not cached: those forms are asked again).
+    again = real_backend(llama_server, max_output_tokens=48)
     repeat = again.answer(QUESTION, hits, documents)
     assert (repeat.claims, repeat.abstained) == (draft.claims, draft.abstained)
-    assert repeat.usage.cached_calls == 1 and repeat.usage.prompt_tokens == 0
-    assert again.last_run.calls[0].seconds < 0.5
+    final = again.last_run.calls[-1]
+    assert repeat.usage.cached_calls == 1 and final.cached and final.prompt_tokens == 0
+    assert final.seconds < 0.5
+    assert repeat.usage.prompt_tokens == sum(call.prompt_tokens for call in calls[:-1])
 
 
 @pytest.mark.slow
@@ -245,10 +255,12 @@ def test_real_server_streams_and_checks_at_the_end(
 
 @pytest.mark.slow
 def test_real_server_map_reduce_summary(llama_server: LlamaServer, seed_document: Document) -> None:
-    backend = real_backend(llama_server, max_context_tokens=600)
+    # Short replies: the steps and their order are the subject here, not the notes' wording.
+    backend = real_backend(llama_server, max_context_tokens=600, max_output_tokens=48)
     draft = backend.summarize([seed_document], 3)
     run = backend.last_run
-    steps = [call.step for call in run.calls]
+    # A step whose reply was not valid JSON is asked again in the next form: one step, more calls.
+    steps = list(dict.fromkeys(call.step for call in run.calls))
     assert run.map_groups >= 2
     assert steps[: run.map_groups] == [f"map {n}" for n in range(1, run.map_groups + 1)]
     # Without a single supported note there is nothing to reduce.
