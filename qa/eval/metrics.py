@@ -256,6 +256,8 @@ def run_metrics(
             _ratio(count(abstained, lambda q: not q.gold.answerable), len(abstained))
             if abstained
             else 0.0
+            if questions
+            else math.nan
         ),
         "abstention_recall": _ratio(
             count(unanswerable, lambda q: q.abstained and not q.error), len(unanswerable)
