@@ -106,7 +106,7 @@ def summarize(
         claims, citations, dropped = number_citations(
             draft, {document.id: document for document in documents}
         )
-        return Summary(
+        summary = Summary(
             doc_ids=doc_ids,
             text=render(claims),
             claims=claims,
@@ -116,7 +116,11 @@ def summarize(
             dropped_citations=[*draft.dropped_citations, *dropped],
             run=draft.run,
             timings={"total_s": time.perf_counter() - started},
+            stories=list(draft.stories),
         )
+        if summary.coverage_line:
+            summary.text += "\n\n" + summary.coverage_line
+        return summary
 
 
 def list_documents(*, settings: Settings | None = None) -> list[DocumentInfo]:
