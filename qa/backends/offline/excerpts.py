@@ -15,6 +15,7 @@ sentence (a colon cut can leave "X said about Amman.") is checked afterwards by
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from qa.backends.offline.discourse import (
     ATTRIBUTION_VERBS,
@@ -25,10 +26,18 @@ from qa.backends.offline.discourse import (
     outside_quotes,
 )
 
-# Past this many words a sentence also competes with its relative clauses dropped.
-LONG_SENTENCE = 24
-# A clause cut from a sentence must keep at least this many words to say something.
-MIN_CLAUSE = 6
+
+@dataclass(frozen=True)
+class ExcerptKnobs:
+    """The two numbers that decide which shorter forms of a sentence are offered."""
+
+    # Past this many words a sentence also competes with its relative clauses dropped.
+    long_sentence: int = 24
+    # A clause cut from a sentence must keep at least this many words to say something.
+    min_clause: int = 6
+
+
+EXCERPT_KNOBS = ExcerptKnobs()
 
 # Verbs that report an event; a sentence with none of them (and no quotation) states a
 # standing fact ("G7 is an informal group ...", "The law provides ..."): background.
@@ -43,6 +52,7 @@ FINITE_VERB = re.compile(
     rf"\b(?:{EVENT_VERB_WORDS}|is|are|am|do|does|did|can|cannot|may|might|must|should|shall)\b",
     re.IGNORECASE,
 )
+# " — the supreme court on matters of EU law — ": an aside between paired dashes.
 DASH_ASIDE = re.compile(r"\s+[—–]\s+[^—–]{3,140}?\s+[—–](?=\s)")
 # ", executive director of the Retailers Association," between a name and its verb.
 APPOSITIVE = re.compile(
@@ -51,9 +61,11 @@ APPOSITIVE = re.compile(
 )
 # ", whose US-built vehicle was used ..." ending a sentence: an aside, as mid-sentence.
 TRAILING_RELATIVE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]*(?=[.!?]$)")
+# What opens an appositive right after a relative clause's comma (", the then chair").
 APPOSITION_NEXT = re.compile(r"(?:the|a|an)\b")
 # Semicolons, and full stops the sentence splitter missed ("... out of stock. Kimberly-Clark").
 CLAUSE_SPLIT = re.compile(r";\s+|(?<=\b[a-z]{3})\.\s+(?=[A-Z])")
+# What opens a clause with its own subject after ", and": "the ...", "he ...", "Coles ...".
 NEW_SUBJECT = re.compile(
     r"(?:the|a|an|its|his|her|their|this|these|those|he|she|it|they|we|[A-Z]\w*)\s+\w+"
 )
@@ -62,6 +74,7 @@ NEW_SUBJECT = re.compile(
 CONTRAST = re.compile(
     r",\s+(but|though|although|while|whereas|and)\s+(?=[\w“\"])|(:)\s+(?=[\w“\"])"
 )
+# A parenthesis of up to 120 characters: an aside, unless it gives a short alias.
 PARENTHESES = re.compile(r"\s*\([^()]{1,120}\)")
 
 
@@ -91,7 +104,7 @@ def _main_clause(text: str) -> list[str]:
         independent = match.group(1) != "and" or bool(NEW_SUBJECT.match(rest))
         if (
             independent
-            and len(head.split()) >= MIN_CLAUSE
+            and len(head.split()) >= EXCERPT_KNOBS.min_clause
             and balanced_quotes(head)
             and FINITE_VERB.search(outside_quotes(head))
         ):
@@ -109,7 +122,7 @@ def _clauses(text: str) -> list[str]:
     parts = []
     for start, end in zip(starts, bounds[1:], strict=True):
         part = text[start:end].strip().rstrip(".")
-        if len(part.split()) >= MIN_CLAUSE and balanced_quotes(part):
+        if len(part.split()) >= EXCERPT_KNOBS.min_clause and balanced_quotes(part):
             parts.append(part[:1].upper() + part[1:] + ".")
     return parts
 
@@ -121,7 +134,7 @@ def neutralise(text: str) -> str:
     quote marks, which would otherwise read as the summary's own description.
     """
     trimmed = text
-    if len(text.split()) > LONG_SENTENCE:
+    if len(text.split()) > EXCERPT_KNOBS.long_sentence:
         # ", which was about X, the then chair of Y, could ...": the clause runs on past
         # its comma into an appositive, and cutting there would leave "X the then chair".
         spans = [
