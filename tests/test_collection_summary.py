@@ -30,7 +30,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Three versions of one story: the boat-fire article whole, cut, and re-headlined."""
     folder = tmp_path_factory.mktemp("versions")
     raw = BOAT_FIRE.read_text(encoding="utf-8")
-    source, headline, body = raw.split("\n", 2)
+    source, _headline, body = raw.split("\n", 2)
     paragraphs = body.strip().split("\n\n")
     (folder / "a.txt").write_text(raw, encoding="utf-8")
     (folder / "b.txt").write_text(
@@ -92,7 +92,8 @@ def test_versions_of_one_story_are_one_synthesis_citing_each(versions: Settings)
     # Shared facts once: no sentence is said twice.
     texts = [claim.text for claim in summary.claims]
     assert len(texts) == len(set(texts))
-    assert summary.coverage_line == f"1 story from 3 articles: {summary.stories[0].title} (3 articles)."
+    title = summary.stories[0].title
+    assert summary.coverage_line == f"1 story from 3 articles: {title} (3 articles)."
 
 
 def test_cli_max_stories(eleven: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

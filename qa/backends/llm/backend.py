@@ -51,6 +51,7 @@ from qa.backends.llm.replies import (
     EvidenceItem,
     ParsedReply,
     check_claims,
+    flag_fragments,
     parse_json_reply,
     parse_reply,
 )
@@ -339,6 +340,7 @@ class OpenAIBackend:
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         draft = self._summarize(documents, sentences)
+        flag_fragments(draft.claims)
         draft.run = self.last_run.to_dict()
         return draft
 
