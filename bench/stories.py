@@ -62,12 +62,8 @@ def main() -> None:
                     half = len(texts) // 2
                     first = as_document("", " ".join(texts[:half]))
                     second = as_document("", " ".join(texts[half:]))
-                    halves.append(
-                        (
-                            float(document_vector(vectors[:half]) @ document_vector(vectors[half:])),
-                            len(names(first) & names(second)),
-                        )
-                    )
+                    cosine = document_vector(vectors[:half]) @ document_vector(vectors[half:])
+                    halves.append((float(cosine), len(names(first) & names(second))))
     pairs = [
         (float(a @ b), len(x & y), s, t)
         for (s, a, x), (t, b, y) in itertools.combinations(articles, 2)
