@@ -74,6 +74,13 @@ NEW_SUBJECT = re.compile(
 CONTRAST = re.compile(
     r",\s+(but|though|although|while|whereas|and)\s+(?=[\w“\"])|(:)\s+(?=[\w“\"])"
 )
+# "In a statement following the attack, " before a capitalised subject: the setting of a
+# statement, which the statement does not need ("On Monday, " is not here: dates are news).
+LEADING_SETTING = re.compile(
+    r"^(?:In (?:a|an|his|her|its|their|the) (?:statement|message|interview|letter|post|tweet"
+    r"|speech|report|ruling|press release)|Speaking (?:to|with|at|on)|Commenting on"
+    r"|Following|After|Asked about)\b[^,“”\"]{0,80},\s+(?=[A-Z])"
+)
 # A parenthesis of up to 120 characters: an aside, unless it gives a short alias.
 PARENTHESES = re.compile(r"\s*\([^()]{1,120}\)")
 
@@ -90,8 +97,20 @@ def excerpts(text: str) -> list[str]:
         forms += _clauses(form)
     for form in list(forms):
         forms += _main_clause(form)
+    for form in list(forms):
+        forms += _without_setting(form)
     # A quotation left open would run on, for a reader, into the claims after it.
     return [form for form in dict.fromkeys(forms) if balanced_quotes(form)]
+
+
+def _without_setting(text: str) -> list[str]:
+    """The sentence without an opening phrase that only sets the scene, when a name follows:
+    "In his statement, Israeli Prime Minister Benjamin Netanyahu found ..." -> "Israeli ..."."""
+    match = LEADING_SETTING.match(text)
+    if not match or not balanced_quotes(text[: match.end()]):
+        return []
+    rest = text[match.end() :]
+    return [rest] if len(rest.split()) >= EXCERPT_KNOBS.min_clause else []
 
 
 def _main_clause(text: str) -> list[str]:

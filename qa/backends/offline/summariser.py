@@ -155,6 +155,22 @@ BACKGROUND = re.compile(
 PRONOUN_START = re.compile(
     r"^\W*(?:he|she|they|it|this|these|those|both|such|the same|the two)\b", re.IGNORECASE
 )
+# Verbs by which an actor takes a stand or reports: the subject of one states a position.
+STANCE_VERBS = (
+    r"said|says|told|stated|added|announced|claimed|argued|warned|wrote|tweeted|insisted"
+    r"|denied|confirmed|described|called|urged|asked|acknowledged|admitted|blamed|accused"
+    r"|condemned|critici[sz]ed|rejected|opposed|supported|backed|welcomed|praised|declared"
+    r"|demanded|vowed|pledged|promised|threatened|disagreed|agreed|approved|ordered|appealed"
+    r"|expressed|questioned|dismissed|defended|justified|found|ruled|concluded|maintained"
+    r"|spoke out|reported|revealed|noted|explained|responded|replied|credited|cautioned"
+)
+# A name (optionally with ", its description,") right before a verb of stance.
+STANCE_SUBJECT = re.compile(
+    rf"({NAME})(?:,[^,]{{2,120}},)?\s+(?:(?:has|have|had|also|then|later|further|publicly|quickly"
+    rf"|strongly|repeatedly)\s+)*({STANCE_VERBS})\b"
+)
+# Verbs by which a source passes on news rather than takes a side: "CNN reported ...".
+SOURCE_VERBS = frozenset("reported revealed".split())
 # "called her party fascist": one side's label reported without quotation marks.
 REPORTED_LABEL = re.compile(
     r"\b(?:called|termed|dubbed|branded|labell?ed)\s+(?:him|her|it|them|(?:his|her|its|their|the)"
@@ -279,7 +295,8 @@ def summarize(
             take(max(forms, key=lambda o: _gain(o, covered) / o.words**0.5))
     # Balance: each side with a stated position, most vocal first, gets that position in
     # its own words and under its name before anything else is added.
-    for party in _parties(options, documents):
+    positions = _positions(documents)
+    for party in _parties(options, positions):
         if words >= budget * knobs.positions_share:
             break
         if any(party in option.actors for option in chosen):
@@ -287,7 +304,7 @@ def summarize(
         said = [
             o
             for o in options
-            if _name_key(o.speaker) == party and party in o.actors and not o.needs_previous
+            if party in positions.get(o.key, {}) and party in o.actors and not o.needs_previous
         ]
         room = budget - words
         fits = [
@@ -323,20 +340,50 @@ def summarize(
     )
 
 
-def _parties(options: Sequence[Option], documents: Sequence[Document]) -> list[str]:
-    """The sides that state a position: speakers by name key, most sentences first."""
-    counts: dict[str, int] = {}
-    first: dict[str, tuple[int, int]] = {}
+def _positions(documents: Sequence[Document]) -> dict[tuple[int, int], dict[str, bool]]:
+    """Per sentence, the actors (by name key) who state a position in it, each with whether
+    the statement is a side's (True) or only a source's report ("X reported ...": False).
+
+    An actor states a position as the speaker of a quotation or attribution, or as the
+    subject of a verb of stance ("Netanyahu found the strike justified", "al-Assadi
+    blamed Israel", "Bolsonaro opposed the statement").
+    """
+    found: dict[tuple[int, int], dict[str, bool]] = {}
     for d, document in enumerate(documents):
         structure = document_structure(document)
-        for index, name in enumerate(structure.speaker):
-            key = _name_key(name) if name else ""
-            if not key or key in STOPWORDS:
-                continue
-            counts[key] = counts.get(key, 0) + 1
-            first.setdefault(key, (d, index))
+        for index, sentence in enumerate(document.sentences):
+            holders: dict[str, bool] = {}
+            outside = outside_quotes(sentence.text)
+            for match in STANCE_SUBJECT.finditer(outside):
+                key = _name_key(clean_name(match.group(1)))
+                if key and key not in STOPWORDS and key not in MONTHS:
+                    side = match.group(2).lower() not in SOURCE_VERBS
+                    holders[key] = holders.get(key, False) or side
+            speaker = structure.speaker[index]
+            key = _name_key(speaker) if speaker else ""
+            if key and key not in STOPWORDS | MONTHS and key not in holders:
+                holders[key] = not re.search(r"\b(?:reported|according to)\b", outside)
+            if holders:
+                found[(d, index)] = holders
+    return found
+
+
+def _parties(
+    options: Sequence[Option], positions: dict[tuple[int, int], dict[str, bool]]
+) -> list[str]:
+    """The actors that state a position, sides before sources, then by how often they do."""
+    counts: dict[str, int] = {}
+    side: dict[str, bool] = {}
+    first: dict[str, tuple[int, int]] = {}
+    for key, holders in sorted(positions.items()):
+        for name, is_side in holders.items():
+            counts[name] = counts.get(name, 0) + 1
+            side[name] = side.get(name, False) or is_side
+            first.setdefault(name, key)
     named = {key for option in options for key in option.actors}
-    return sorted((k for k in counts if k in named), key=lambda k: (-counts[k], first[k]))
+    return sorted(
+        (k for k in counts if k in named), key=lambda k: (not side[k], -counts[k], first[k])
+    )
 
 
 def _merge_repeats(
