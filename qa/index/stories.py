@@ -42,7 +42,7 @@ class StoryKnobs:
 STORY_KNOBS = StoryKnobs()
 
 # A multi-word capitalised name: "Boris Johnson", "United States Coast Guard".
-MULTIWORD_NAME = re.compile(r"\b[A-Z][\w'’.-]*[a-z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*[a-z][\w'’.-]*)+")
+MULTIWORD_NAME = re.compile(r"\b[A-Z][\w'’.-]*[a-z][\w'’.-]*(?: +[A-Z][\w'’.-]*[a-z][\w'’.-]*)+")
 # Words that open a capitalised run without being part of a name ("On Monday Putin").
 NOT_NAME_START = frozenset(
     {"the", "a", "an", "on", "in", "at", "last", "this", "but", "and"} | MONTHS | WEEKDAYS
