@@ -86,10 +86,12 @@ def render(claims: list[Claim]) -> str:
     A claim with a heading (the first about a story of a collection summary)
     starts a new paragraph under that heading.
     """
-    paragraphs: list[list[str]] = []
+    paragraphs: list[tuple[str, list[str]]] = []
     for claim in claims:
         if claim.heading or not paragraphs:
-            paragraphs.append([f"{claim.heading}:"] if claim.heading else [])
+            paragraphs.append((claim.heading, []))
         markers = "".join(f"[{number}]" for number in claim.citations)
-        paragraphs[-1].append(f"{defuse_markers(claim.text)} {markers}".rstrip())
-    return "\n\n".join(" ".join(parts) for parts in paragraphs)
+        paragraphs[-1][1].append(f"{defuse_markers(claim.text)} {markers}".rstrip())
+    return "\n\n".join(
+        (f"{heading}\n" if heading else "") + " ".join(parts) for heading, parts in paragraphs
+    )

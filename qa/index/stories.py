@@ -3,10 +3,12 @@
 Two articles tell the same story when their texts are close in meaning (the
 cosine of their mean sentence vectors) or, a little less close, name the same
 people and organisations; stories are the connected groups of that relation.
-The thresholds were measured on the 295 Wikinews articles of the public scrape
+The thresholds were measured on the Wikinews articles of the public scrape
 ``vanatteveldt/wikinews`` (``bench/stories.py``): the two halves of one article
 stand in for two reports of one story, pairs of different articles for
-different stories.
+different stories. The rule joins 0.4% of different-article pairs (the closest
+of them running stories) and 13% of halves: it prefers showing one story twice
+to merging two stories into one synthesis.
 
 Not handled: two reports of one story in different languages, and a story
 that develops over weeks (an attack, then its trial) with little wording in
