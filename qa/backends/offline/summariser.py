@@ -22,11 +22,15 @@ budgeted max-coverage) for what they add:
   excerpt has yet, per word. So a side that has not spoken yet outweighs more
   detail from a side already covered (balance), and a short sentence with a new
   figure beats a long one restating the lead;
-* the lead sentence of each document is always taken (news puts the event
-  there); the rest fill a word budget of ``words_per_sentence`` per asked
-  sentence. When more excerpts fit than sentences were asked for, adjacent
-  sentences of one paragraph about the same actor share one claim, joined by
-  "; " and citing both;
+* order of choice: the lead sentence of each document (news puts the event
+  there); then, for balance, each side with a stated position (the speaker of a
+  quotation or attribution, or the subject of a verb of stance such as
+  "blamed" or "opposed"), sides before sources that only report, most vocal
+  first, gets its position in an excerpt that names it; then the excerpts of
+  most value fill a word budget of ``words_per_sentence`` per asked sentence.
+  Short excerpts may make up to ``extra_claims`` more claims than asked;
+  adjacent sentences of one paragraph about the same actor may share one
+  claim, joined by "; " and citing both;
 * several articles of one story: a sentence that another article repeats (its
   vector nearly the same) is one unit citing every article that has it, so
   shared facts are said once.
