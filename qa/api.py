@@ -19,7 +19,17 @@ from qa.errors import ConfigError, InputError
 from qa.index.embed import model_load_seconds
 from qa.index.retrieve import retrieve
 from qa.index.store import Store
-from qa.types import NOT_IN_ARTICLES, Answer, Document, DocumentInfo, Summary, TextSink
+from qa.index.stories import group_stories
+from qa.types import (
+    NOT_IN_ARTICLES,
+    Answer,
+    Document,
+    DocumentInfo,
+    Draft,
+    Story,
+    Summary,
+    TextSink,
+)
 
 MAX_QUESTION_CHARS = 2000
 # Control characters (C0 and C1, DEL) carry no meaning in a question and break terminals.
@@ -101,24 +111,39 @@ def summarize(
     doc: str | None = None,
     *,
     sentences: int = 5,
+    max_stories: int = 5,
     settings: Settings | None = None,
     backend: Backend | None = None,
     store: Store | None = None,
 ) -> Summary:
-    """A neutral, fully cited summary of one document, or of the whole collection."""
+    """A neutral, fully cited summary of one document, or of the whole collection.
+
+    A collection of several articles is grouped by story (:mod:`qa.index.stories`):
+    one story gives one synthesis of all its articles; several give one or two
+    sentences each under the story's title, for at most ``max_stories`` stories,
+    and ``Summary.coverage_line`` counts the articles each story draws on and names
+    the stories left out.
+    """
     if sentences < 1:
         raise ConfigError(f"--sentences {sentences} is too small", fix="use 1 or more")
+    if max_stories < 1:
+        raise ConfigError(f"--max-stories {max_stories} is too small", fix="use 1 or more")
     with Store.using(store, settings) as store, store.snapshot():
         started = time.perf_counter()
         store.require_documents()
         doc_ids = [store.resolve_doc_id(doc)] if doc else store.doc_ids()
         documents = [store.get_document(doc_id) for doc_id in doc_ids]
         engine = backend or load_backend(store.settings, store)
-        draft = engine.summarize(documents, sentences)
+        if len(documents) == 1:
+            draft = engine.summarize(documents, sentences)
+        else:
+            vectors = [store.sentence_vectors(document.id) for document in documents]
+            groups = group_stories(documents, vectors)
+            draft = _collection_draft(engine, documents, groups, sentences, max_stories)
         claims, citations, dropped = number_citations(
             draft, {document.id: document for document in documents}
         )
-        return Summary(
+        summary = Summary(
             doc_ids=doc_ids,
             text=render(claims),
             claims=claims,
@@ -128,7 +153,48 @@ def summarize(
             dropped_citations=[*draft.dropped_citations, *dropped],
             run=draft.run,
             timings={"total_s": time.perf_counter() - started},
+            stories=list(draft.stories),
         )
+        if summary.coverage_line:
+            summary.text += "\n\n" + summary.coverage_line
+        return summary
+
+
+def _collection_draft(
+    engine: Backend,
+    documents: list[Document],
+    groups: list[list[int]],
+    sentences: int,
+    max_stories: int,
+) -> Draft:
+    """One synthesis for one story; otherwise one or two claims under each story's title."""
+    stories = [
+        Story(
+            title=documents[members[0]].title,
+            doc_ids=tuple(documents[i].id for i in members),
+            shown=rank < max_stories,
+        )
+        for rank, members in enumerate(groups)
+    ]
+    shown = groups[:max_stories]
+    # One or two sentences a story: two while that keeps within the sentences asked for.
+    per_story = sentences if len(shown) == 1 else max(1, min(2, sentences // len(shown)))
+    merged = Draft(claims=[], stories=stories)
+    for members, story in zip(shown, stories, strict=False):
+        draft = engine.summarize([documents[i] for i in members], per_story)
+        claims = draft.claims if len(shown) == 1 else draft.claims[:per_story]
+        if claims:
+            claims[0].heading = story.title
+        merged.claims.extend(claims)
+        merged.usage.add(draft.usage)
+        merged.dropped_citations.extend(draft.dropped_citations)
+        # A backend's record of each call (LLM calls, fallbacks) is kept for every story.
+        for key, value in draft.run.items():
+            if isinstance(value, list):
+                merged.run.setdefault(key, []).extend(value)
+            else:
+                merged.run.setdefault(key, value)
+    return merged
 
 
 def list_documents(*, settings: Settings | None = None) -> list[DocumentInfo]:

@@ -390,12 +390,15 @@ def print_answer(answer: Answer) -> None:
 
 
 def render_claims(claims: list[Claim]) -> str:
-    parts = []
+    paragraphs: list[list[str]] = []
     for claim in claims:
         markers = "".join(f"[{number}]" for number in claim.citations)
         flag = " [bold red](unsupported)[/]" if claim.unsupported else ""
-        parts.append(f"{safe_block(claim.text)} [cyan]{escape(markers)}[/]{flag}")
-    return " ".join(parts)
+        if claim.heading or not paragraphs:
+            # The first sentence about a story of a collection summary: its title above it.
+            paragraphs.append([f"[bold]{safe(claim.heading)}[/]\n"] if claim.heading else [])
+        paragraphs[-1].append(f"{safe_block(claim.text)} [cyan]{escape(markers)}[/]{flag}")
+    return "\n\n".join(" ".join(parts).replace("\n ", "\n") for parts in paragraphs)
 
 
 def print_citations(citations: list[Citation], dropped: list[str], claims: list[Claim]) -> None:
@@ -445,6 +448,14 @@ def summarize(
     sentences: Annotated[
         int, typer.Option("--sentences", "-n", metavar="N", help="Summary length in sentences.")
     ] = 5,
+    max_stories: Annotated[
+        int,
+        typer.Option(
+            "--max-stories",
+            metavar="N",
+            help="Over a collection: stories shown (the rest are counted and named).",
+        ),
+    ] = 5,
     collection: CollectionOption = None,
     backend: BackendOption = None,
     model: ModelOption = None,
@@ -471,7 +482,9 @@ def summarize(
             no_cache,
             chroma_url=chroma_url,
         )
-        summary = run_summarize(doc, sentences=sentences, settings=settings)
+        summary = run_summarize(
+            doc, sentences=sentences, max_stories=max_stories, settings=settings
+        )
     if as_json:
         print_json(summary.to_dict())
         return
@@ -482,6 +495,9 @@ def summarize(
 
 def print_summary(summary: Summary) -> None:
     stdout.print(render_claims(summary.claims))
+    if summary.coverage_line:
+        stdout.print()
+        stdout.print(escape(summary.coverage_line))
     print_citations(summary.citations, summary.dropped_citations, summary.claims)
 
 

@@ -127,12 +127,30 @@ class Usage:
 
 @dataclass
 class DraftClaim:
-    """A claim as a backend produced it, citing stored sentences."""
+    """A claim as a backend produced it, citing stored sentences.
+
+    ``heading`` is set on the first claim about a story of a collection summary:
+    the story's title, which a reader sees above it.
+    """
 
     text: str
     refs: list[SentenceRef]
     unsupported: bool = False
     problems: list[str] = field(default_factory=list)
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story of a collection summary: the articles that tell it and whether it is shown.
+
+    A story left out (``shown`` False, past ``--max-stories``) is still counted and
+    named in the summary's last line, so a reader knows what the summary skipped.
+    """
+
+    title: str
+    doc_ids: tuple[str, ...]
+    shown: bool = True
 
 
 @dataclass
@@ -145,6 +163,8 @@ class Draft:
     dropped_citations: list[str] = field(default_factory=list)
     # Backend-specific record of the run (per-call usage, fallbacks), shown by --json and -v.
     run: dict[str, Any] = field(default_factory=dict)
+    # The stories of a collection summary, shown ones first; empty for one document.
+    stories: list[Story] = field(default_factory=list)
 
 
 @dataclass
@@ -155,6 +175,7 @@ class Claim:
     citations: list[int]
     unsupported: bool = False
     problems: list[str] = field(default_factory=list)
+    heading: str = ""
 
 
 NOT_IN_ARTICLES = "The articles do not say."
@@ -215,16 +236,39 @@ class Summary:
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    # A collection summary's stories (shown ones first); empty for one document.
+    stories: list[Story] = field(default_factory=list)
 
     @property
     def flagged_claims(self) -> int:
         return sum(1 for claim in self.claims if claim.unsupported)
+
+    @property
+    def coverage_line(self) -> str:
+        """The last line of a collection summary: how many articles each story draws on,
+        and the stories left out, by title ("" for a one-document summary)."""
+        if not self.stories:
+            return ""
+        shown = [story for story in self.stories if story.shown]
+        left = [story for story in self.stories if not story.shown]
+        parts = [f"{story.title} ({_articles(len(story.doc_ids))})" for story in shown]
+        line = f"{_count(len(shown), 'story', 'stories')} from {_articles(_total(shown))}: "
+        line += "; ".join(parts)
+        if left:
+            line += f"; and {_count(len(left), 'more story', 'more stories')}: "
+            line += "; ".join(f"{story.title} ({_articles(len(story.doc_ids))})" for story in left)
+        return line + "."
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "doc_ids": list(self.doc_ids),
             "summary": self.text,
             "backend": self.backend,
+            "stories": [
+                {"title": s.title, "doc_ids": list(s.doc_ids), "shown": s.shown}
+                for s in self.stories
+            ],
+            "coverage": self.coverage_line,
             "sentences": [asdict(claim) for claim in self.claims],
             "citations": [asdict(citation) for citation in self.citations],
             "dropped_citations": list(self.dropped_citations),
@@ -233,6 +277,18 @@ class Summary:
             "run": self.run,
             "timings": {name: round(value, 4) for name, value in self.timings.items()},
         }
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _articles(number: int) -> str:
+    return _count(number, "article", "articles")
+
+
+def _total(stories: list[Story]) -> int:
+    return sum(len(story.doc_ids) for story in stories)
 
 
 # added: a new document; updated: a known source's text changed, same id, new text;

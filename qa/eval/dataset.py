@@ -123,11 +123,14 @@ class _Validator:
             self.problems.append(f"{self.root}: not a folder")
             return None
         self.read_articles()
-        questions = self.read_questions()
-        # A dataset without summary_gold.jsonl checks questions only (e.g. reworded questions).
+        # A dataset without summary_gold.jsonl checks questions only (e.g. reworded
+        # questions); one without gold.jsonl checks summaries only (e.g. articles with
+        # summary gold and no questions). It needs at least one of the two.
         has_summaries = (self.root / "summary_gold.jsonl").exists()
+        has_questions = (self.root / "gold.jsonl").exists() or not has_summaries
+        questions = self.read_questions() if has_questions else []
         summaries = self.read_summaries() if has_summaries else []
-        self.check_coverage(has_summaries)
+        self.check_coverage(has_questions, has_summaries)
         if self.problems:
             return None
         return Dataset(
@@ -307,10 +310,10 @@ class _Validator:
 
     # -- across files -----------------------------------------------------------------
 
-    def check_coverage(self, has_summaries: bool) -> None:
-        """Every article is asked about, and summarised when the dataset has summaries."""
+    def check_coverage(self, has_questions: bool, has_summaries: bool) -> None:
+        """Every article is asked about and summarised, where the dataset has that file."""
         for name in self.texts:
-            if name not in self.asked:
+            if has_questions and name not in self.asked:
                 self.problems.append(f"articles/{name}: no question in gold.jsonl")
             if has_summaries and name not in self.summarised:
                 self.problems.append(f"articles/{name}: no row in summary_gold.jsonl")

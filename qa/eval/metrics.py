@@ -96,6 +96,13 @@ METRICS: tuple[MetricInfo, ...] = (
         "ratio",
         "share of summary sentences with at least one valid citation",
     ),
+    MetricInfo(
+        "summary_fragments",
+        "ratio",
+        "share of summary sentences that do not read as sentences (qa.text.fluency: a"
+        " reporting frame without content, no finite verb, ending on a function word,"
+        " opening with a conjunction or in lower case, a dangling pronoun)",
+    ),
     MetricInfo("summary_words_mean", "words", "mean summary length in words"),
     MetricInfo("summary_sentences_mean", "count", "mean number of sentences per summary"),
     MetricInfo("latency_p50_s", "seconds", "median wall-clock seconds per question"),
@@ -263,6 +270,8 @@ def run_metrics(
             _ratio(count(abstained, lambda q: not q.gold.answerable), len(abstained))
             if abstained
             else 0.0
+            if questions
+            else math.nan
         ),
         "abstention_recall": _ratio(
             count(unanswerable, lambda q: q.abstained and not q.error), len(unanswerable)
@@ -290,6 +299,9 @@ def run_metrics(
         "summary_leakage": _ratio(count(summaries, lambda s: bool(s.leaked_terms)), len(summaries)),
         "summary_cited_sentences": _ratio(
             sum(s.cited_sentences for s in summaries), summary_sentences
+        ),
+        "summary_fragments": _ratio(
+            sum(len(s.fragments) for s in summaries if not s.error), summary_sentences
         ),
         "summary_words_mean": _mean([float(s.words) for s in summaries if not s.error]),
         "summary_sentences_mean": _mean([float(s.sentences) for s in summaries if not s.error]),

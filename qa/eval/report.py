@@ -139,6 +139,8 @@ class EvalReport:
             lines.append(f"summary of {summary.gold.article}{run}: {'; '.join(summary.reasons)}")
             if summary.missing_parties:
                 lines.append(f"  missing parties: {', '.join(summary.missing_parties)}")
+            for fragment in summary.fragments:
+                lines.append(f"  fragment: {fragment}")
         return lines
 
     def summary_line(self) -> str:
@@ -289,6 +291,8 @@ def _summary_markdown(result: SummaryResult, show_run: bool) -> list[str]:
         )
     if result.missing_parties:
         lines.append("- missing parties: " + ", ".join(f"`{p}`" for p in result.missing_parties))
+    if result.fragments:
+        lines.append("- not sentences: " + "; ".join(f"`{f}`" for f in result.fragments))
     if not result.error:
         lines += [f"- summary ({result.words} words, {result.sentences} sentences):", ""]
         lines += [*_quote_block(result.text), ""]

@@ -31,6 +31,7 @@ from qa.eval.match import (
     phrase_found,
     strip_citation_marks,
 )
+from qa.text.fluency import claim_problems, split_clauses
 from qa.types import Answer, Citation, Document, Summary
 
 if TYPE_CHECKING:
@@ -150,6 +151,8 @@ class SummaryResult:
     found_key_facts: list[str] = field(default_factory=list)
     found_parties: list[str] = field(default_factory=list)
     leaked_terms: list[str] = field(default_factory=list)
+    # One line per summary sentence that does not read as a sentence: "text (problems)".
+    fragments: list[str] = field(default_factory=list)
     words: int = 0
     latency_s: float = math.nan
     tokens: int = 0
@@ -179,6 +182,8 @@ class SummaryResult:
             )
         if self.leaked_terms:
             reasons.append(f"loaded terms outside quotes: {', '.join(self.leaked_terms)}")
+        if self.fragments:
+            reasons.append(f"{len(self.fragments)} sentences that do not read as sentences")
         if self.cited_sentences < self.sentences:
             reasons.append(
                 f"{self.sentences - self.cited_sentences} sentences without a valid citation"
@@ -203,6 +208,7 @@ class SummaryResult:
             "found_parties": list(self.found_parties),
             "missing_parties": self.missing_parties,
             "leaked_terms": list(self.leaked_terms),
+            "fragments": list(self.fragments),
             "words": self.words,
             "latency_s": json_number(round(self.latency_s, 4)),
             "tokens": self.tokens,
@@ -359,4 +365,24 @@ def score_summary(
         if any(phrase_found(alias, tokens) for alias in party_aliases(party))
     ]
     result.leaked_terms = leaked_terms(text, gold.loaded_terms)
+    result.fragments = fragments(summary)
     return result
+
+
+def fragments(summary: Summary) -> list[str]:
+    """Each summary sentence that fails a structural check, with the problems found.
+
+    A pronoun may refer to the sentence before it; a story heading of a collection
+    summary starts afresh, so the first sentence under it has no sentence before.
+    """
+    found: list[str] = []
+    previous: str | None = None
+    for claim in summary.claims:
+        if claim.heading:
+            previous = None
+        text = strip_citation_marks(claim.text)
+        problems = claim_problems(text, previous)
+        if problems:
+            found.append(f"{text} ({', '.join(problems)})")
+        previous = split_clauses(text)[-1]
+    return found

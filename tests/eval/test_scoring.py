@@ -133,6 +133,31 @@ def test_score_summary_coverage_parties_leakage_and_cited_sentences() -> None:
     assert metrics["summary_party_coverage"] == pytest.approx(2 / 3)
     assert metrics["summary_leakage"] == 1.0
     assert metrics["summary_cited_sentences"] == 0.5
+    assert metrics["summary_fragments"] == 0.0
+
+
+def test_summary_sentences_that_are_not_sentences_are_counted() -> None:
+    document = _document()
+    gold = SummaryGold(
+        "a.txt", key_facts=("30-day ceasefire",), parties=("Russia",), loaded_terms=()
+    )
+    claims = [
+        Claim("Russia backed a 30-day ceasefire.", [1]),
+        # The examples: a frame without what was said, and a pronoun with no name
+        # before it in the summary (the heading starts a story afresh).
+        Claim("The prime minister, Boris Johnson, tweeted.", [1]),
+        Claim("Putin raised caveats.", [1]),
+        Claim("He said it was incomplete.", [1]),
+        Claim("He said it was incomplete.", [1], heading="Another story"),
+    ]
+    summary = Summary(["doc1"], "", claims, [_cite(1, document, 0)])
+    result = score_summary(gold, summary, _checker(document))
+    assert result.fragments == [
+        "The prime minister, Boris Johnson, tweeted. (reporting frame without content)",
+        "He said it was incomplete. (dangling pronoun)",
+    ]
+    assert "2 sentences that do not read as sentences" in result.reasons
+    assert run_metrics([], [result])["summary_fragments"] == pytest.approx(2 / 5)
 
 
 def test_abstention_metrics_and_errors_count_as_failures() -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from qa.backends.llm.client import ChatClient, RunInfo
 from qa.backends.llm.evidence import Evidence, Unit, document_units, hit_units, pack
 from qa.backends.llm.prompts import Prompt, load_prompt
-from qa.backends.llm.replies import CheckResult, EvidenceItem, check_claims
+from qa.backends.llm.replies import CheckResult, EvidenceItem, check_claims, flag_fragments
 from qa.config import Settings
 from qa.errors import BackendError
 from qa.types import (
@@ -114,6 +114,7 @@ class OpenAIBackend:
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         draft = self._summarize(documents, sentences)
+        flag_fragments(draft.claims)
         draft.run = self.last_run.to_dict()
         return draft
 

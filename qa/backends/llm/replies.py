@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from qa.text.fluency import claim_problems, split_clauses
 from qa.text.markers import MARKER, MARKER_RUN, expand_group, split_markers
 from qa.text.words import STOPWORDS
 from qa.types import NOT_IN_ARTICLES, DraftClaim, SentenceRef
@@ -357,3 +358,19 @@ def check_claims(
             DraftClaim(text=claim.text, refs=refs, unsupported=bool(problems), problems=problems)
         )
     return result
+
+
+def flag_fragments(claims: Sequence[DraftClaim]) -> None:
+    """Flag summary sentences that do not read as sentences, as unsupported claims are.
+
+    The checks of :mod:`qa.text.fluency` (a reporting frame without content, no
+    finite verb, a dangling pronoun ...), each claim read after the one before it;
+    a flagged claim is shown marked, with the reason, never silently dropped.
+    """
+    previous: str | None = None
+    for claim in claims:
+        problems = claim_problems(claim.text, previous)
+        if problems:
+            claim.unsupported = True
+            claim.problems.extend(f"not a sentence: {problem}" for problem in problems)
+        previous = split_clauses(claim.text)[-1]

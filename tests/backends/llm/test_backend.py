@@ -126,6 +126,30 @@ def test_summary_that_fits_is_one_call(scripted_server: Start, seed_document: Do
     assert "Write about 3 sentences" in server.requests[0].json["messages"][0]["content"]
 
 
+def test_summary_sentences_that_are_not_sentences_are_flagged(
+    scripted_server: Start, seed_document: Document
+) -> None:
+    def fragments(request: dict[str, Any]) -> dict[str, Any]:
+        items = dict(re.findall(r"^\[(\d+)\] (.*)$", request["messages"][-1]["content"], re.M))
+        return chat_body(
+            claims_json(
+                (items["1"], [1]),
+                # The example: a reporting frame without what was said.
+                ("Russian President Vladimir Putin said Thursday.", [2]),
+                ("He said it was incomplete.", [3]),
+            )
+        )
+
+    server = scripted_server([Scripted(body=fragments)])
+    draft = make_backend(server.base_url).summarize([seed_document], 3)
+    first, frame, pronoun = draft.claims
+    assert not first.unsupported and first.problems == []
+    assert frame.unsupported
+    assert "not a sentence: reporting frame without content" in frame.problems
+    # "He" may refer to Putin, named in the sentence before it.
+    assert not any(problem.startswith("not a sentence") for problem in pronoun.problems)
+
+
 def test_long_input_is_mapped_then_reduced_keeping_original_refs(
     scripted_server: Start, seed_document: Document
 ) -> None:
