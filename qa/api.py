@@ -77,6 +77,7 @@ def ask(
             usage=draft.usage,
             dropped_citations=[*draft.dropped_citations, *dropped],
             run=draft.run,
+            confidence=draft.confidence,
             timings={
                 "retrieve_s": retrieved - started,
                 "answer_s": finished - retrieved,

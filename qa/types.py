@@ -136,6 +136,8 @@ class Draft:
     dropped_citations: list[str] = field(default_factory=list)
     # Backend-specific record of the run (per-call usage, fallbacks), shown by --json and -v.
     run: dict[str, Any] = field(default_factory=dict)
+    # The probability (0-1) that the evidence answers the question, where the backend has one.
+    confidence: float | None = None
 
 
 @dataclass
@@ -164,6 +166,9 @@ class Answer:
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    # The offline scorer's probability (0-1) that the evidence answers the question; None
+    # when the backend gives none (the openai backend).
+    confidence: float | None = None
 
     @property
     def flagged_claims(self) -> int:
@@ -174,6 +179,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "backend": self.backend,
             "claims": [asdict(claim) for claim in self.claims],
             "citations": [asdict(citation) for citation in self.citations],
