@@ -443,8 +443,9 @@ def eval_command(
     from rich.table import Table
 
     from qa.eval.dataset import check_dataset
-    from qa.eval.runner import TABLE_COLUMNS, evaluate
+    from qa.eval.report import TABLE_COLUMNS
     from qa.eval.runner import Progress as EvalProgress
+    from qa.eval.runner import evaluate
 
     if check:
         problems = check_dataset(dataset)

@@ -78,7 +78,7 @@ class MiniLMEmbedder:
         return cached
 
     def _embed_batch(self, texts: Sequence[str]) -> Vectors:
-        return normalise(self.embed_weighted(texts)[0])
+        return unit_vectors(self.embed_weighted(texts)[0])
 
     def embed_weighted(self, texts: Sequence[str]) -> tuple[Vectors, Counts]:
         """Each text's mean-pooled token vector, not normalised, and its token count.
@@ -136,7 +136,7 @@ class MiniLMEmbedder:
         return batches
 
 
-def normalise(vectors: Vectors) -> Vectors:
+def unit_vectors(vectors: Vectors) -> Vectors:
     """Rows scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     scaled: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, normalise
+from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, unit_vectors
 from qa.index.store import Store
 from qa.ingestion.chunk import chunk_sentences
 from qa.ingestion.clean import CleanArticle, clean_text, extract_html
@@ -168,7 +168,7 @@ def _embed_batch(
     return [
         _pool(prepared.document, prepared.chunks, means[own], counts[own])
         for prepared, own in zip(batch, rows, strict=True)
-    ], normalise(means[rest])
+    ], unit_vectors(means[rest])
 
 
 def _rows_of(groups: Sequence[Sequence[str]]) -> tuple[list[slice], slice]:
@@ -215,7 +215,7 @@ def _pool(
             chunk_sums[row] = token_sums[piece_rows[chunk.index]]
         else:
             chunk_sums[row] = token_sums[chunk.first_sentence : chunk.last_sentence + 1].sum(axis=0)
-    return normalise(chunk_sums + title_sum), normalise(means[:n])
+    return unit_vectors(chunk_sums + title_sum), unit_vectors(means[:n])
 
 
 def _dense_text(document: Document, chunk_text: str) -> str:

@@ -230,13 +230,13 @@ def test_an_article_s_own_bracketed_numbers_are_not_shown_as_citations(
 
 
 def test_defused_markers_fold_back_to_the_source_text() -> None:
-    from qa.backends.llm.replies import normalise, quote_in
+    from qa.backends.llm.replies import fold_quotes, quote_in
 
     text = "A report [1] counted 120 violations [2, 3] and more [4-5]; see also [sic] [a]."
     defused = defuse_markers(text)
     assert markers(defused) == [] and split_markers(defused)[1] == []
     assert "[sic] [a]" in defused
-    assert normalise(defused) == normalise(text)
+    assert fold_quotes(defused) == fold_quotes(text)
     assert quote_in("report \uff3b1\uff3d counted 120", [text])
     assert defuse_markers(defused) == defused
 

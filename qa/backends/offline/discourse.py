@@ -30,19 +30,15 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from qa.text.words import DIGIT_PATTERN, STOPWORDS, WORD_PATTERN
+from qa.text.numbers import QUANTITY_WORDS
+from qa.text.words import DIGIT_PATTERN, MONTHS, STOPWORDS, WEEKDAYS, WORD_PATTERN, stem
 from qa.types import NOT_IN_ARTICLES, Document
 
-NUMBER_WORDS = frozenset(
-    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
-    eighty ninety hundred hundreds thousand thousands million millions billion billions
-    dozen dozens half several""".split()
-)
+# Words that place a statement in time: day and month names, relative times, years, clock times.
 TIME_PATTERN = re.compile(
-    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|yesterday|tomorrow"
-    r"|tonight|january|february|march|april|may|june|july|august|september|october|november"
-    r"|december|morning|afternoon|evening|night|week|weeks|month|months|year|years|ago"
+    rf"\b({'|'.join(sorted(WEEKDAYS))}|today|yesterday|tomorrow"
+    rf"|tonight|{'|'.join(sorted(MONTHS))}"
+    r"|morning|afternoon|evening|night|week|weeks|month|months|year|years|ago"
     r"|earlier|later|last|next|since|until|(1[89]|20)\d\d|\d{1,2}:\d\d|utc|gmt|overnight"
     r"|midnight|noon|dawn|dusk|[ap]\.m)\b",
     re.IGNORECASE,
@@ -97,34 +93,15 @@ AFFILIATED_SPEAKER = re.compile(
 VERB_BEFORE_NAME = re.compile(rf"\b(?:said|says|tweeted|wrote|added|according to)\s+({NAME})")
 COLON_QUOTE = re.compile(rf"^\W*({NAME})[^:“\"]*:\s*[“\"]")
 
-NOT_NAMES = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday january february march april
-    may june july august september october november december the a an on in at this that
-    while although but and as after before when during last however according no""".split()
+# Capitalised words that open a sentence or a date rather than a name ("On Monday Putin ...").
+NOT_NAMES = (
+    WEEKDAYS
+    | MONTHS
+    | frozenset(
+        """the a an on in at this that while although but and as after before when during last
+        however according no""".split()
+    )
 )
-
-
-def stem(word: str) -> str:
-    word = word.lower().strip("'’.-").replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    for suffix in (
-        "ingly",
-        "edly",
-        "ations",
-        "ation",
-        "ings",
-        "ing",
-        "ied",
-        "ies",
-        "ed",
-        "es",
-        "s",
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    return word
 
 
 def content_terms(text: str) -> list[str]:
@@ -146,7 +123,7 @@ def idf(term_sets: Sequence[AbstractSet[str]]) -> dict[str, float]:
 
 def has_number(text: str) -> bool:
     return bool(DIGIT_PATTERN.search(text)) or any(
-        word.lower() in NUMBER_WORDS for word in WORD_PATTERN.findall(text)
+        word.lower() in QUANTITY_WORDS for word in WORD_PATTERN.findall(text)
     )
 
 
@@ -291,10 +268,8 @@ def document_structure(document: Document) -> Structure:
 
 # -- matching words by meaning: inflection, spelling, derivation and synonyms ---
 #
-# ``stem`` above is kept as it is (the summariser's scores depend on it); it is
-# inconsistent in ways that cost the answerer matches ("fires" -> "fir" but
-# "fire" -> "fire", "hospitalised" vs "hospitalizations").  ``lemma`` is a
-# second, stricter normaliser for matching a question's words to a sentence's.
+# ``lemma`` is the Snowball stem (qa.text.words.stem) with the engine's delta on top:
+# British -ise spellings, irregular forms and a few news synonyms folded to one key.
 
 # Irregular forms of common news verbs and nouns, to their base.
 IRREGULAR = dict(
@@ -340,7 +315,13 @@ SYNONYM_GROUPS = (
     "person individual",
     "vaccinate vaccine vaccination immunize immunization inoculate",
 )
-CONCEPT = {word: group.split()[0] for group in SYNONYM_GROUPS for word in group.split()}
+# Each synonym by its written form and by its stem ("injuries" stems to "injuri").
+CONCEPT = {
+    key: group.split()[0]
+    for group in SYNONYM_GROUPS
+    for word in group.split()
+    for key in (word, stem(word))
+}
 # Multi-word paraphrases, read as one word before matching.
 PHRASES = (
     (re.compile(r"\blos(?:t|e|es|ing)\s+(?:their|his|her|its)\s+li(?:fe|ves)\b", re.I), "die"),
@@ -366,7 +347,7 @@ def lemma(word: str) -> str:
         # British -ise/-isation spellings fold into -ize/-ization.
         if len(word) > 6:
             word = re.sub(r"is(e|ed|es|ing|ation|ations)$", r"iz\1", word)
-        base = _strip_inflection(word)
+        base = stem(word)
         base = IRREGULAR.get(base, base)
     for candidate in (word, base, base + "e", base.removesuffix("e")):
         if candidate in CONCEPT:
@@ -374,34 +355,6 @@ def lemma(word: str) -> str:
     return base.removesuffix("e") if len(base) > 3 else base
 
 
-def _strip_inflection(word: str) -> str:
-    """``word`` without its inflectional or nominalising suffix ("-ations", "-ed", "-s")."""
-    for suffix, replacement in (
-        ("izations", "ize"),
-        ("ization", "ize"),
-        ("ations", "ate"),
-        ("ation", "ate"),
-        ("ments", ""),
-        ("ment", ""),
-        ("ies", "y"),
-        ("ied", "y"),
-        ("ings", ""),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                return word
-            base = word[: -len(suffix)] + replacement
-            # "stopped" -> "stop", "committed" -> "commit": inflection doubled the consonant.
-            doubled = len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz"
-            return base[:-1] if suffix in ("ed", "ing") and doubled else base
-    return word
-
-
-@lru_cache(maxsize=1 << 14)
 def sentence_terms(text: str) -> frozenset[str]:
     """``match_terms`` of a stored sentence, cached: each question's evidence compares its
     terms with the same sentences again and again."""

@@ -54,7 +54,6 @@ from qa.backends.offline.discourse import (
     ATTRIBUTION_PATTERN,
     ATTRIBUTION_VERBS,
     NAME,
-    NUMBER_WORDS,
     QUOTE_CHARS,
     RELATIVE_CLAUSE,
     REPORTED_WORDING,
@@ -65,9 +64,9 @@ from qa.backends.offline.discourse import (
     document_structure,
     outside_quotes,
     quoted_sentences,
-    stem,
 )
-from qa.text.words import STOPWORDS, WORD_PATTERN
+from qa.text.numbers import QUANTITY_WORDS
+from qa.text.words import MONTHS, STOPWORDS, WORD_PATTERN, stem
 from qa.types import Document, Draft, DraftClaim, SentenceRef
 
 Vectors = np.ndarray
@@ -94,9 +93,6 @@ TITLE_WEIGHT = 0.15
 PLACE_BEFORE = re.compile(
     r"\b(?:in|at|near|into|from|across|outside|inside|off|to|of the coast of)\s+(?:the\s+)?$",
     re.IGNORECASE,
-)
-MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
 )
 # A sentence that opens in another time ("Last week ...", "In 2016, ...") is usually
 # background to the story, not its news.
@@ -584,7 +580,7 @@ def _numbers(text: str) -> set[str]:
     found: set[str] = set()
     for i, word in enumerate(words):
         lowered = word.lower()
-        if not (re.search(r"\d", word) or lowered in NUMBER_WORDS - {"one", "half"}):
+        if not (re.search(r"\d", word) or lowered in QUANTITY_WORDS - {"one", "half"}):
             continue
         if re.fullmatch(r"(1[89]|20)\d\d", word):
             found.add(word)
