@@ -1,100 +1,205 @@
-"""The offline backend: extractive answers chosen by a learned scorer, and summaries.
+"""The offline backend: extractive answers and summaries, at sentence and clause level.
 
-Answering, in four steps:
+Answers: every sentence of the retrieved documents is scored against the question
+by embedding similarity, IDF-weighted term overlap, adjacent-word-pair (phrase)
+matches (words compared by :func:`qa.backends.offline.discourse.lemma`, which folds inflection,
+British spelling, derivation and a small list of news synonyms: "deaths" meets
+"died" and "lost their lives", "blamed" meets "attribute") and the question's
+type (who, when, where, how many, why, list);
+sentences outside the retrieved chunks rank last, and sentences of documents
+whose best match is far below the best document's are pulled down.  Then:
 
-1. The documents are read without sentences written to a model (prompt
-   injection, :mod:`qa.backends.offline.readable`), so an article cannot steer
-   the engine; citations are mapped back to the stored sentence numbers.
-2. Every sentence of the retrieved chunks is a candidate, described by the
-   features of :mod:`qa.backends.offline.features` (similarity, overlap, answer
-   type, names, speaker, position, retrieval ranks).
-3. The scorer (:mod:`qa.backends.offline.scorer`, weights learned by
-   ``python -m train.scorer``) gives each candidate the probability that it
-   holds the answer, and the question the probability that the evidence
-   answers it at all: the answer's ``confidence``.
-4. Below the confidence threshold the engine abstains.  Otherwise the answer
-   is the best candidate, then the next best while each is probable enough and
-   the answer stays within its word budget, quoted in article order, one
-   citation per sentence.
+* "What caveats ...?": the sentences after the one naming the caveats, unless
+  that sentence spells the list out itself ("resources: rock, fishing, water");
+* "What did X say / How did X respond / According to X": X's quotations, each
+  taken whole (the sentence naming X, a "He said" that follows it, and the
+  quoted sentences that carry the quotation on or precede "X told ..."),
+  ranked by the rest of the question, within a word budget, every named
+  speaker getting at least one;
+* otherwise the best few sentences that add question terms, or that are closer
+  in meaning to the question than the best one (a reworded question shares few
+  words with its answer).
 
-There are no hand rules about which sentence answers which question: the
-weights, the word budget and the thresholds are all chosen on held-out folds
-(grouped by article) of the eval data.  What stays hand-written is about
-safety and faithfulness: instruction sentences never reach the scorer,
-sentences are quoted whole (so quotations stay intact), and citation-like
-markers inside quoted text are defused before streaming.
+A compound question ("Who X, and when?") gets a sentence for each part (each
+part matched on the words only it has; "on what day" names a type, not
+content), and a name in the question that no chosen sentence has gets its best
+sentence when that sentence also adds a question word the answer lacks (a name
+used as a modifier, "the Russian leader", is met by the sentence about the
+leader).  So does a question word or phrase that is rare in the evidence and
+missing from the answer ("cases, hospitalisations and deaths": one sentence may
+give only the cases), outside speaker answers, within a word budget; the noun
+naming the kind of answer ("Which company"), the cited source ("What does the
+story say"), and word pairs with a function word ("the vessel") are no asks.
+The sentence after one of the two best-scoring chosen ones, in the same
+paragraph, is added when it carries the statement on (an opening pronoun or
+connective, the same quotation) or shares a question word, within a word budget.
+Unquoted side clauses that miss the question are cut only when the answer runs
+long.
 
-Summaries are written by :mod:`qa.backends.offline.summariser`.
+It abstains only on a specific absence, each check tolerant of wording
+(:meth:`ExtractiveBackend._should_abstain`): a name in the question that the
+articles never mention, accents folded and no capitalised word of theirs close to it
+by embedding ("Sao" meets "São", "American" meets "U.S.", "Vienna" meets
+"Austria"); for a single-part question, no answer of the asked type (a time,
+a sum of money, a number, a count of the asked thing by lemma, stated alias
+"statues, or moai" or close neighbour, a name) in a best sentence about the
+question's event; an event word ("What was agreed", "What did X decide", "What
+was the outcome of") that neither the articles nor a close neighbour has; and
+an asked-for party mentioned only hedged or negated ("may or may not have been
+the captain", "not naming any other bidders").  Low similarity alone abstains
+only when nothing in the article is related at all.  The noun after
+"what/which" ("What conditions ...?") is not required: it names the kind of
+answer, which the text gives as instances.  Speakers named by role ("his
+spokesman", "the US president") are resolved to the speaker whose description
+in the article ("Kremlin spokesperson Dmitry Peskov") covers the role words
+(a word of the phrase itself counting more than a close neighbour); when two
+speakers fit equally, the question is answered from the plain ranking.
 
-Not handled: answers that need arithmetic or inference across sentences, a
-part of a sentence as the answer (sentences are quoted whole), and
-coreference ("he said" is a feature of the sentence, not resolved).
+Sentences written to a model rather than to a reader ("Ignore all previous
+instructions ...", fake "system:" turns, prompt delimiters, the abstention
+sentence itself: :func:`qa.backends.offline.discourse.is_instruction`) are taken out of the
+documents before anything is scored, for answers and summaries alike, so an
+article cannot steer the engine; citations are mapped back to the stored
+sentence numbers.
+
+Summaries are written by :mod:`qa.backends.offline.summariser`; the text analysis both
+share (stemming, patterns, quotation and speaker structure) is in
+:mod:`qa.backends.offline.discourse`, and question analysis (type, parts, names, speakers) in
+:mod:`qa.backends.offline.question`.
+
+Not handled: answers that need arithmetic or inference across sentences,
+near-miss questions whose only missing piece is a category noun ("What penalty
+...?" is caught only because a penalty is typed as an amount), aliases the
+embedder places far apart (single-word similarity is noisy: a name that shares
+sub-words with another may pass for it),
+coreference beyond "he/she said" after a named speaker and the next-sentence
+rule, synonyms outside the small list, method questions ("How was X carried
+out?") whose answer shares no word with them, lists spread over many
+sentences beyond the word budget, and "why" questions whose event the text
+never reports ("Why had rates fallen?"), which are answered from nearby
+sentences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import itertools
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
-from qa.backends.offline.features import Evidence, extract
-from qa.backends.offline.readable import Readable
-from qa.backends.offline.scorer import Scorer, Selection, load, select
+import numpy as np
+
+from qa.backends.offline.discourse import (
+    AMOUNT_PATTERN,
+    NAME_PATTERN,
+    QUOTE_CHARS,
+    REASON_PATTERN,
+    RELATIVE_CLAUSE,
+    TIME_PATTERN,
+    TRAILING_PARTICIPLE,
+    balanced_quotes,
+    document_aliases,
+    document_structure,
+    has_number,
+    idf,
+    lemma,
+    match_terms,
+    outside_quotes,
+    sentence_terms,
+    without_instructions,
+)
+from qa.backends.offline.question import (
+    ENTITY_QUESTION,
+    QUESTION_WORDS,
+    TYPE_WORDS,
+    answer_type,
+    asked_party,
+    counted_nouns,
+    entity_phrases,
+    fold,
+    part_keys,
+    question_entities,
+    question_focus,
+    question_parts,
+    question_predicate,
+    question_speaker_phrase,
+    question_type,
+    role_words,
+    speaker_parts,
+    word_key,
+)
 from qa.backends.offline.summariser import summarize
 from qa.config import Settings
 from qa.index.embed import Embedder, Vectors
 from qa.index.store import Store
 from qa.text.markers import defuse_markers
-from qa.types import Document, Draft, DraftClaim, Hit, TextSink
+from qa.text.numbers import QUANTITY_WORDS
+from qa.text.words import DIGIT_PATTERN, STOPWORDS, WORD_PATTERN, vocabulary
+from qa.types import Document, Draft, DraftClaim, Hit, SentenceRef, TextSink
+
+# A sentence that opens like this carries on the statement of the one before it.
+CONTINUATION = re.compile(
+    r"^\W*(?:he|she|it|they|this|these|those|its|their|his|her|out of these|out these"
+    r"|of these|of them|however|but|also|in addition|meanwhile|instead)\b",
+    re.IGNORECASE,
+)
+NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
+# Adverbs that make a phrasal verb with the word before them ("stocking up", "called off").
+PARTICLES = frozenset("up out off down away back over".split())
 
 
-@dataclass(frozen=True)
-class Knobs:
-    """The offline engine's tuning knobs, all in one place.
-
-    Defaults come from the scorer's weights file, where training recorded the
-    values chosen on held-out folds; ``Settings.min_confidence`` moves the
-    abstention threshold.
-    """
-
-    # Most words an answer may have; its best sentence is always quoted whole.
-    answer_words: int
-    # A second or later sentence needs at least this probability of holding the answer ...
-    min_probability: float
-    # ... and at least this share of the best sentence's probability.
-    relative_probability: float
-    # Abstain when the probability that the evidence answers the question is below this.
-    min_confidence: float
-
-    @classmethod
-    def of(cls, selection: Selection, min_confidence: float | None = None) -> Knobs:
-        return cls(
-            answer_words=selection.answer_words,
-            min_probability=selection.min_probability,
-            relative_probability=selection.relative_probability,
-            min_confidence=selection.min_confidence if min_confidence is None else min_confidence,
-        )
+@dataclass
+class Candidate:
+    ref: SentenceRef
+    text: str
+    vector: Vectors
+    terms: frozenset[str]
+    chunk_rank: int
+    position: int
+    score: float = 0.0
+    dense: float = 0.0
+    overlap: float = 0.0
+    unit: int = 0
+    paragraph: int = 0
+    speaker: str = ""
+    context: str = ""
 
     @property
-    def selection(self) -> Selection:
-        return Selection(
-            self.answer_words, self.min_probability, self.relative_probability, self.min_confidence
-        )
+    def words(self) -> int:
+        return len(self.text.split())
 
 
 class ExtractiveBackend:
     name = "extractive"
+    min_dense = 0.20
+    min_score = 0.20
+    entity_alias_similarity = 0.56
+    count_noun_similarity = 0.45
+    predicate_similarity = 0.55
+    party_similarity = 0.6
+    max_answer_words = 45
+    min_elaboration_dense = 0.15
+    speaker_answer_words = 60
+    neighbour_anchors = 2
+    min_neighbour_dense = 0.2
+    neighbour_budget = 80
+    cover_depth = 12
+    cover_ratio = 0.6
+    cover_budget = 90
+    cover_rarity = 2
+    cover_phrase_ratio = 0.5
 
-    def __init__(
-        self,
-        embedder: Embedder,
-        store: Store | None = None,
-        scorer: Scorer | None = None,
-        knobs: Knobs | None = None,
-    ) -> None:
+    def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
         self.embedder = embedder
         self.store = store
-        self.scorer = scorer or load()
-        self.knobs = knobs or Knobs.of(self.scorer.selection)
+        self._word_cache: dict[tuple[str, ...], tuple[list[str], Vectors]] = {}
+        # Per call: for each document that lost instruction sentences, the stored indices
+        # of the sentences kept and the stored sentence count.
+        self._kept: dict[str, tuple[tuple[int, ...], int]] = {}
+
+    # -- answering ------------------------------------------------------------
 
     def answer(
         self,
@@ -103,68 +208,890 @@ class ExtractiveBackend:
         documents: Mapping[str, Document],
         on_text: TextSink | None = None,
     ) -> Draft:
-        """Cited sentences answering ``question``, or an abstention; both with a confidence."""
-        readable, evidence = gather(question, hits, documents, self.store, self.embedder)
-        scored = self.scorer.score(evidence)
-        confidence = round(scored.confidence, 4)
-        if not evidence.candidates or scored.confidence < self.knobs.min_confidence:
-            return Draft(claims=[], abstained=True, confidence=confidence)
-        words = [candidate.words for candidate in evidence.candidates]
-        chosen = select(scored.probabilities, words, self.knobs.selection)
-        picked = [evidence.candidates[i] for i in chosen]
-        # In article order; the document of the best sentence first when there are several.
-        first = {doc_id: n for n, doc_id in reversed(list(enumerate(c.ref.doc_id for c in picked)))}
-        ordered = sorted(picked, key=lambda c: (first[c.ref.doc_id], c.ref.index))
-        claims = [DraftClaim(c.text, [readable.stored(c.ref)]) for c in ordered]
+        """Cited claims answering ``question``, or an abstention.
+
+        Sentences written to a model rather than to a reader (a prompt injection,
+        :func:`qa.backends.offline.discourse.is_instruction`) are taken out of the documents first,
+        so they are never quoted and change no score: the answer is the one the
+        article without them gets.
+        """
+        views = self._readable(documents.values())
+        draft = self._restore(self._answer(question, self._visible_hits(hits), views))
         if on_text is not None:
-            on_text(" ".join(defuse_markers(claim.text) for claim in claims))
-        return Draft(claims=claims, confidence=confidence)
+            on_text(" ".join(defuse_markers(claim.text) for claim in draft.claims))
+        return draft
+
+    def _answer(
+        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
+    ) -> Draft:
+        ranked = self.rank(question, hits, documents)
+        if not ranked:
+            return Draft(claims=[], abstained=True)
+        kind = question_type(question)
+        q_terms = match_terms(question)
+        candidates = sorted(ranked, key=lambda c: (c.ref.doc_id, c.ref.index))
+        if self._should_abstain(question, kind, ranked, documents):
+            draft = Draft(claims=[], abstained=True)
+        else:
+            quoted = self._speaker_answer(question, q_terms, ranked, documents)
+            chosen = (
+                self._elaboration(question, ranked, candidates, documents)
+                or quoted
+                or self._choose(kind, q_terms, ranked)
+            )
+            chosen = self._cover_parts(question, chosen, ranked)
+            chosen = self._cover_entities(question, chosen, ranked)
+            if not quoted:
+                # A speaker's quotations are ranked by the rest of the question already;
+                # a word they lack is the question's framing, not an unanswered ask.
+                chosen = self._cover_terms(question, q_terms, chosen, ranked)
+            chosen = self._add_neighbours(question, q_terms, chosen, candidates)
+            ordered = sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
+            # Side clauses are cut only when the answer is long: a short answer loses
+            # nothing by keeping them, and they often carry the detail asked for.
+            long_answer = sum(c.words for c in ordered) > self.max_answer_words
+            claims = [
+                DraftClaim(self._trim(c.text, q_terms, kind) if long_answer else c.text, [c.ref])
+                for c in ordered
+            ]
+            draft = Draft(claims=claims)
+        return draft
+
+    def _readable(self, documents: Iterable[Document]) -> dict[str, Document]:
+        """The documents as the engine reads them: without instruction sentences.
+
+        Remembers, per document that lost sentences, which stored sentences were
+        kept, to map hits, vectors and citations between the two numberings.
+        """
+        self._kept = {}
+        views: dict[str, Document] = {}
+        for document in documents:
+            view, kept = without_instructions(document)
+            if view is not document:
+                self._kept[document.id] = (kept, len(document.sentences))
+            views[document.id] = view
+        return views
+
+    def _visible_hits(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` in the readable numbering; a chunk of nothing but instructions is gone."""
+        visible: list[Hit] = []
+        for hit in hits:
+            chunk = hit.chunk
+            if chunk.doc_id not in self._kept:
+                visible.append(hit)
+                continue
+            kept, _ = self._kept[chunk.doc_id]
+            inside = [
+                new
+                for new, old in enumerate(kept)
+                if chunk.first_sentence <= old <= chunk.last_sentence
+            ]
+            if inside:
+                chunk = replace(chunk, first_sentence=inside[0], last_sentence=inside[-1])
+                visible.append(replace(hit, chunk=chunk))
+        return visible
+
+    def _restore(self, draft: Draft) -> Draft:
+        """``draft`` with its citations in the stored documents' sentence numbering."""
+        if not self._kept:
+            return draft
+        for claim in draft.claims:
+            claim.refs = [
+                SentenceRef(ref.doc_id, self._kept[ref.doc_id][0][ref.index])
+                if ref.doc_id in self._kept
+                else ref
+                for ref in claim.refs
+            ]
+        return draft
+
+    def rank(
+        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
+    ) -> list[Candidate]:
+        """Every candidate sentence scored against ``question``, best first."""
+        candidates = self._candidates(hits, documents)
+        if not candidates:
+            return []
+        kind = question_type(question)
+        question_vector = self.embedder.embed([question])[0]
+        q_terms = match_terms(question)
+        q_pairs = _word_pairs(question)
+        weights = idf([candidate.terms for candidate in candidates])
+        q_weight = sum(weights.get(term, _max_idf(weights)) for term in q_terms) or 1.0
+        for candidate in candidates:
+            candidate.dense = float(candidate.vector @ question_vector)
+            matched = q_terms & candidate.terms
+            candidate.overlap = sum(weights[term] for term in matched) / q_weight
+            candidate.score = (
+                0.6 * candidate.dense
+                + 0.4 * candidate.overlap
+                + 0.08 * _type_bonus(kind, candidate.text)
+                + 0.06 * min(len(q_pairs & _word_pairs(candidate.text)), 2)
+                - 0.004 * min(candidate.chunk_rank, len(hits))
+            )
+        _focus_documents(candidates)
+        return sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
+
+    def _candidates(
+        self, hits: Sequence[Hit], documents: Mapping[str, Document]
+    ) -> list[Candidate]:
+        """Every sentence of every retrieved document, ranked by its best chunk.
+
+        Sentences outside the retrieved chunks stay candidates (ranked last), so a
+        quotation or list that runs past a chunk boundary can still be completed.
+        """
+        rank_of: dict[SentenceRef, int] = {}
+        order: list[str] = []
+        for rank, hit in enumerate(hits):
+            chunk = hit.chunk
+            if chunk.doc_id not in order:
+                order.append(chunk.doc_id)
+            for index in range(chunk.first_sentence, chunk.last_sentence + 1):
+                rank_of.setdefault(SentenceRef(chunk.doc_id, index), rank)
+        found: list[Candidate] = []
+        for doc_id in order:
+            document = documents[doc_id]
+            vectors = self._sentence_vectors(document)
+            structure = document_structure(document)
+            for index, sentence in enumerate(document.sentences):
+                ref = SentenceRef(doc_id, index)
+                found.append(
+                    Candidate(
+                        ref=ref,
+                        text=sentence.text,
+                        vector=vectors[index],
+                        terms=sentence_terms(sentence.text),
+                        chunk_rank=rank_of.get(ref, len(hits) + 2),
+                        position=index,
+                        unit=structure.unit[index],
+                        paragraph=structure.paragraph[index],
+                        speaker=structure.speaker[index],
+                        context=structure.context[index],
+                    )
+                )
+        return found
+
+    def _sentence_vectors(self, document: Document) -> Vectors:
+        if self.store is not None:
+            stored = self.store.sentence_vectors(document.id)
+            # A readable view (instruction sentences taken out) reads the kept rows.
+            kept, total = self._kept.get(document.id, ((), -1))
+            if len(stored) == total and len(document.sentences) == len(kept) < total:
+                return stored[list(kept)]
+            if len(stored) == len(document.sentences):
+                return stored
+        return self.embedder.embed([sentence.text for sentence in document.sentences])
+
+    def _should_abstain(
+        self,
+        question: str,
+        kind: str,
+        ranked: Sequence[Candidate],
+        documents: Mapping[str, Document],
+    ) -> bool:
+        """Whether the evidence lacks what the question asks for.
+
+        Each check looks for a specific absence, tolerant of wording: a name the
+        question uses that the articles never mention (accents folded, and no
+        word of theirs close to it by embedding, so "American" meets "U.S." and
+        "Vienna" meets "Austria"); an answer of the asked type (a time, a sum, a
+        count of the asked thing, a name) in a sentence about the question's
+        event; the event word itself ("agreed", "decide"); and an asked-for party
+        the evidence mentions only hedged or negated.  Mere low similarity is no
+        reason: a reworded question may match its answer poorly.
+        """
+        best = ranked[0]
+        if max(c.dense for c in ranked[:3]) < self.min_dense and best.score < self.min_score:
+            return True
+        folded = " ".join(_folded(document) for document in documents.values())
+        for entity in question_entities(question):
+            name = fold(entity).removesuffix("'s")
+            if name not in folded and not self._has_alias(name, documents):
+                return True
+        if len(question_parts(question)) > 1:
+            return False
+        question.lower()
+        focus = (
+            match_terms(question)
+            - {lemma(entity) for entity in question_entities(question)}
+            - role_words(question)
+            - TYPE_WORDS
+        )
+        top = [c for c in ranked[:5] if c.score >= 0.7 * best.score]
+        expected = answer_type(question)
+        if expected and not self._typed_answer(expected, question, focus, top, documents):
+            return True
+        predicate = question_predicate(question)
+        if predicate and kind != "why" and not self._predicate_found(predicate, documents):
+            return True
+        return self._hedged_target(question, focus, ranked, documents)
+
+    def _words(self, documents: Mapping[str, Document]) -> tuple[list[str], Vectors]:
+        """The documents' distinct words (no stopwords or numbers) and their embeddings."""
+        key = tuple(sorted(documents))
+        cached = self._word_cache.get(key)
+        if cached is None:
+            text = " ".join(f"{d.title} {d.text}" for d in documents.values())
+            words = sorted(vocabulary(text))
+            cached = (words, self._word_vectors([word.lower() for word in words]))
+            if len(self._word_cache) > 64:
+                self._word_cache.clear()
+            self._word_cache[key] = cached
+        return cached
+
+    def _word_vectors(self, words: Sequence[str]) -> Vectors:
+        """Vectors of lower-case words: from the store (embedded at ingest), else embedded now."""
+        stored = self.store.word_vectors(words) if self.store is not None else {}
+        missing = sorted({word for word in words if word not in stored})
+        if missing:
+            stored.update(zip(missing, self.embedder.embed(missing), strict=True))
+        if not words:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([stored[word] for word in words])
+
+    def _neighbours(
+        self, word: str, documents: Mapping[str, Document], threshold: float, names: bool = False
+    ) -> set[str]:
+        """Lemmas of the documents' words whose embedding is within ``threshold`` of ``word``.
+
+        With ``names``, only capitalised words: the aliases of a name ("U.S." for
+        "American"); otherwise lower-case content words as well.
+        """
+        words, vectors = self._words(documents)
+        if not words:
+            return set()
+        similarity = vectors @ self._word_vectors([word.lower()])[0]
+        return {
+            lemma(w)
+            for w, value in zip(words, similarity, strict=True)
+            if value >= threshold and (not names or w[:1].isupper())
+        }
+
+    def _has_alias(self, name: str, documents: Mapping[str, Document]) -> bool:
+        return bool(self._neighbours(name, documents, self.entity_alias_similarity, names=True))
+
+    def _typed_answer(
+        self,
+        expected: str,
+        question: str,
+        focus: set[str],
+        top: Sequence[Candidate],
+        documents: Mapping[str, Document],
+    ) -> bool:
+        """Whether a best sentence gives an answer of the ``expected`` type to this question.
+
+        The time or amount must sit in a clause that shares a word with the
+        question's event ("the fire started some time after 3 a.m."), not merely
+        near it ("Putin said Thursday, urging ... a call with Trump"); a count must
+        count the asked thing (by lemma, by an alias the article states, "the
+        statues, or moai", or by a close neighbour) in a sentence that also has
+        the question's other words or names ("in total", "by late Tuesday").
+        """
+        if expected == "name":
+            return any(_new_name(clause, question) for c in top for clause in _clauses(c.text))
+        if expected == "count":
+            words = counted_nouns(question)
+            if not words:
+                return any(has_number(c.text) for c in top)
+            nouns = {lemma(word) for word in words}
+            expanded = set(nouns)
+            aliases = document_aliases(documents.values())
+            for word in words:
+                expanded |= aliases.get(lemma(word), set())
+                expanded |= self._neighbours(word, documents, self.count_noun_similarity)
+            rest = focus - nouns - {"many", "number"}
+            phrases = entity_phrases(question)
+            return any(
+                _counts(c.text, expanded)
+                and (
+                    (not rest and not phrases)
+                    or bool(c.terms & rest)
+                    or any(phrase in fold(c.text) for phrase in phrases)
+                )
+                for c in top
+            )
+        event = focus - {"much", "expensive", "many"}
+        for c in top:
+            for clause in _clauses(c.text):
+                if expected == "time":
+                    typed = bool(TIME_PATTERN.search(clause))
+                elif expected == "money":
+                    typed = bool(AMOUNT_PATTERN.search(clause))
+                else:
+                    typed = has_number(clause)
+                if typed and (not event or match_terms(clause) & event):
+                    return True
+        return False
+
+    def _predicate_found(self, predicate: str, documents: Mapping[str, Document]) -> bool:
+        """Whether the articles have the question's event word, or one close to it in meaning."""
+        key = lemma(predicate)
+        words, _ = self._words(documents)
+        if any(lemma(word).startswith(key) for word in words):
+            return True
+        return bool(self._neighbours(predicate, documents, self.predicate_similarity))
+
+    def _hedged_target(
+        self,
+        question: str,
+        focus: set[str],
+        ranked: Sequence[Candidate],
+        documents: Mapping[str, Document],
+    ) -> bool:
+        """Whether the party asked for is mentioned only hedged or negated.
+
+        "Who was the skipper?" over "someone who may or may not have been the
+        captain", "Which other companies bid?" over "not naming any other
+        bidders": the evidence says it does not know, which is no answer.  The
+        asked-for noun is matched by lemma or close neighbour, in the best-ranked
+        sentence that mentions it (and the question's names, where one does).
+        """
+        target = asked_party(question)
+        if target:
+            keys = {lemma(target)} | self._neighbours(target, documents, self.party_similarity)
+            mentions = [c for c in ranked if _mentions(c.text, keys)]
+            phrases = entity_phrases(question)
+            about = [c for c in mentions if all(p in fold(c.text) for p in phrases)]
+            mentions = about or mentions
+            return bool(mentions) and _negated_mention(mentions[0].text, keys)
+        if ENTITY_QUESTION.match(question.lower()):
+            mention = next((c for c in ranked[:8] if _mentions(c.text, focus)), None)
+            return mention is not None and _negated_mention(mention.text, focus)
+        return False
+
+    def _choose(self, kind: str, q_terms: set[str], ranked: Sequence[Candidate]) -> list[Candidate]:
+        best = ranked[0]
+        chosen = [best]
+        covered = set(best.terms & q_terms)
+        words = len(best.text.split())
+        limit = 4 if kind in ("list", "why") else 3
+        for candidate in ranked[1:8]:
+            if len(chosen) >= limit or words >= self.max_answer_words * 1.5:
+                break
+            if candidate.score < 0.82 * best.score:
+                break
+            new_terms = (candidate.terms & q_terms) - covered
+            # A sentence closer in meaning than the best one (which won on shared words)
+            # is taken without new question words: a reworded question shares few.
+            closer = candidate.dense > best.dense
+            if kind not in ("list", "why", "who") and not new_terms and not closer:
+                continue
+            if any(_similarity(candidate, other) > 0.85 for other in chosen):
+                continue
+            chosen.append(candidate)
+            covered |= candidate.terms & q_terms
+            words += len(candidate.text.split())
+        return chosen
+
+    def _elaboration(
+        self,
+        question: str,
+        ranked: Sequence[Candidate],
+        candidates: Sequence[Candidate],
+        documents: Mapping[str, Document],
+    ) -> list[Candidate]:
+        """For "What caveats ...?": the sentences after the one that names the caveats.
+
+        News writing names a list ("backed it with firm caveats") and spells
+        it out in the next sentences, which share few words with the question.
+        """
+        focus = question_focus(question)
+        if not focus:
+            return []
+        by_ref = {candidate.ref: candidate for candidate in candidates}
+        for anchor in ranked[:3]:
+            if focus not in anchor.terms:
+                continue
+            if _spells_out(anchor.text, focus):
+                # "compared the sites to the specific resources: rock, fishing, water":
+                # the list is in the anchor itself, which the usual ranking finds.
+                return []
+            document = documents[anchor.ref.doc_id]
+            following = []
+            for index in range(
+                anchor.ref.index + 1, min(anchor.ref.index + 3, len(document.sentences))
+            ):
+                candidate = by_ref.get(SentenceRef(document.id, index))
+                if candidate is None or candidate.dense < self.min_elaboration_dense:
+                    break
+                following.append(candidate)
+            if following:
+                return following
+        return []
+
+    def _speaker_keys(
+        self, part: str, ranked: Sequence[Candidate], documents: Mapping[str, Document]
+    ) -> list[str]:
+        """Match keys for one speaker the question names, by name or by role.
+
+        A name ("Peskov", "Brazil's president") gives its keys when some quotation
+        is attributed to it.  Otherwise ("his spokesman", "the US president", "the
+        head of the retailers' association") each speaker of the evidence is
+        described by the words around their name in the articles ("Kremlin
+        spokesperson Dmitry Peskov", "Russell Zimmerman, executive director of the
+        Australian Retailers Association"), and the speaker whose description
+        covers most of the phrase's words (by lemma, or less by close neighbour) is
+        taken; a tie between speakers (not one named in part by the other) gives none.
+        """
+        keys = part_keys(part)
+        if keys and any(
+            (c.speaker and _keys_match(keys, c.speaker))
+            or (c.context and _keys_match(keys, c.context))
+            for c in ranked
+        ):
+            return keys
+        wanted = [lemma(w) for w in WORD_PATTERN.findall(part) if w.lower() not in STOPWORDS]
+        if not wanted:
+            return []
+        expanded = [
+            {word} | self._neighbours(word, documents, self.party_similarity) for word in wanted
+        ]
+        text = " ".join(d.text for d in documents.values())
+        scores: dict[str, float] = {}
+        for name in sorted({c.speaker for c in ranked if c.speaker}):
+            described = {
+                fold(t).replace(".", "")
+                for passage in _passages_around(name.split()[-1], text)
+                for t in match_terms(passage)
+            }
+            described |= {fold(t).replace(".", "") for t in match_terms(name)}
+            # A word of the phrase itself counts more than a word merely close to it.
+            scores[name] = sum(
+                1.0 if fold(word).replace(".", "") in described else 0.5
+                for word, group in zip(wanted, expanded, strict=True)
+                if {fold(t).replace(".", "") for t in group} & described
+            )
+        top = max(scores.values(), default=0.0)
+        if top < max(1, len(wanted) // 2):
+            return []
+        # "Kremlin" and "Kremlin Spokesperson Dmitry Peskov" are one speaker, named in part.
+        tied = [name for name, score in scores.items() if score == top]
+        fullest = [
+            n for n in tied if not any(n != m and set(n.split()) < set(m.split()) for m in tied)
+        ]
+        if len(fullest) > 1:
+            # Two speakers fit the description equally: the question does not pick one.
+            return []
+        return [word_key(fullest[0].split()[-1])]
+
+    def _speaker_answer(
+        self,
+        question: str,
+        q_terms: set[str],
+        ranked: Sequence[Candidate],
+        documents: Mapping[str, Document],
+    ) -> list[Candidate]:
+        """For "What did X say ...?" / "According to X, ...": the quotations attributed to X.
+
+        A quotation is taken whole (the sentence naming X and the quoted sentences
+        that carry it on), best first, within a word budget; each speaker the
+        question names gets at least its best quotation.
+        """
+        speakers = [
+            keys
+            for part in speaker_parts(question)
+            if (keys := self._speaker_keys(part, ranked, documents))
+        ]
+        if not speakers:
+            return []
+        # Among X's quotations the rest of the question decides, not X's own name.
+        topic = q_terms - match_terms(question_speaker_phrase(question))
+
+        def relevance(unit: list[Candidate]) -> float:
+            best = max(c.dense + 0.5 * len(c.terms & topic) / max(len(topic), 1) for c in unit)
+            quoted = any(char in c.text for c in unit for char in QUOTE_CHARS)
+            return best + (0.1 if quoted else 0.0)
+
+        chosen: list[Candidate] = []
+        units_taken: set[tuple[str, int]] = set()
+        per_speaker: list[list[list[Candidate]]] = []
+        for keys in speakers:
+            by_name = [c for c in ranked if c.speaker and _keys_match(keys, c.speaker)]
+            matches = by_name or [c for c in ranked if c.context and _keys_match(keys, c.context)]
+            grouped: dict[tuple[str, int], list[Candidate]] = {}
+            for candidate in matches:
+                grouped.setdefault((candidate.ref.doc_id, candidate.unit), []).append(candidate)
+            per_speaker.append(sorted(grouped.values(), key=lambda unit: -relevance(unit)))
+        if not any(per_speaker):
+            return []
+        best_relevance = max(relevance(units[0]) for units in per_speaker if units)
+        budget = self.speaker_answer_words
+        words = 0
+        # Round-robin over speakers so that "X and Y each said" covers both.
+        for depth in range(max(len(units) for units in per_speaker)):
+            for units in per_speaker:
+                if depth >= len(units):
+                    continue
+                unit = sorted(units[depth], key=lambda c: c.ref.index)
+                key = (unit[0].ref.doc_id, unit[0].unit)
+                if key in units_taken:
+                    continue
+                if depth > 0 and relevance(unit) < 0.6 * best_relevance:
+                    continue
+                size = sum(c.words for c in unit)
+                if depth == 0 and words + size > budget:
+                    # A long quotation: its best sentences, in order, within what is left.
+                    keep = sorted(unit, key=lambda c: -c.score)
+                    unit = []
+                    for candidate in keep:
+                        if not unit or words + candidate.words <= budget:
+                            unit.append(candidate)
+                            words += candidate.words
+                    chosen.extend(unit)
+                    units_taken.add(key)
+                    continue
+                if words + size > budget and chosen:
+                    continue
+                chosen.extend(unit)
+                words += size
+                units_taken.add(key)
+        return chosen
+
+    def _cover_parts(
+        self, question: str, chosen: list[Candidate], ranked: Sequence[Candidate]
+    ) -> list[Candidate]:
+        """Each part of "Who X, and when?" / "What A ... and what B?" gets a sentence of its own.
+
+        A part with content words of its own gets its best match for those words;
+        a bare "and when" / "and by whom" needs a sentence of its type (a time,
+        a name) among the best matches of the whole question.
+        """
+        parts = question_parts(question)
+        if len(parts) < 2:
+            return chosen
+        best = ranked[0].score
+        pool = [c for c in ranked[:12] if c.score >= 0.45 * best]
+        vectors = self.embedder.embed(parts)
+        part_terms = [match_terms(part) for part in parts]
+        for number, (part, vector) in enumerate(zip(parts, vectors, strict=True)):
+            kind = question_type(
+                re.sub(r"^(?:by|on|in|at|from|for|to|with)\s+", "", part, flags=re.IGNORECASE)
+            )
+            # A word the parts share ("called for ..., and who backed the call") tells
+            # them apart from nothing: each part is matched on its own words.
+            others = set().union(*(t for i, t in enumerate(part_terms) if i != number))
+            # "on what day" / "in which year" names the answer's type, not its content.
+            terms = ((part_terms[number] - others) or part_terms[number]) - TYPE_WORDS
+            if not terms:
+                if kind in ("when", "who", "where", "number", "why") and not any(
+                    _type_bonus(kind, c.text) for c in chosen
+                ):
+                    fitting = [c for c in pool if _type_bonus(kind, c.text)]
+                    if fitting:
+                        chosen = [*chosen, fitting[0]]
+                continue
+
+            scores = [
+                0.6 * float(c.vector @ vector)
+                + 0.4 * len(c.terms & terms) / len(terms)
+                + 0.08 * _type_bonus(kind, c.text)
+                for c in pool
+            ]
+            top = pool[scores.index(max(scores))]
+            if top not in chosen:
+                chosen = [*chosen, top]
+        return chosen
+
+    def _cover_entities(
+        self, question: str, chosen: list[Candidate], ranked: Sequence[Candidate]
+    ) -> list[Candidate]:
+        """Add the best sentence for each name in the question that no chosen sentence has.
+
+        The sentence must also add a question word the answer lacks: a name used as
+        a modifier ("the Russian leader", "Moscow's answer") is met by the sentence
+        about the leader or the answer, and the name's own sentence is off topic.
+        """
+        text = " ".join(candidate.text for candidate in chosen).lower()
+        best = ranked[0].score
+        names = {lemma(entity) for entity in question_entities(question)}
+        topic = match_terms(question) - names
+        covered = set().union(*(c.terms for c in chosen))
+        for entity in question_entities(question):
+            name = entity.lower().replace("’", "'").removesuffix("'s")
+            if name in text.replace("’", "'"):
+                continue
+            for candidate in ranked[:12]:
+                if candidate.score < 0.6 * best:
+                    break
+                if name in candidate.text.lower().replace("’", "'") and candidate not in chosen:
+                    # A name used as a modifier ("the Russian leader") is met by the
+                    # sentence about the leader; the name's own sentence must add an ask.
+                    if not (candidate.terms & topic) - covered:
+                        break
+                    chosen = [*chosen, candidate]
+                    covered |= candidate.terms
+                    text += " " + candidate.text.lower()
+                    break
+        return chosen
+
+    def _cover_terms(
+        self,
+        question: str,
+        q_terms: set[str],
+        chosen: list[Candidate],
+        ranked: Sequence[Candidate],
+    ) -> list[Candidate]:
+        """Add the best sentence for a question word or phrase that no chosen sentence has.
+
+        "How many cases, hospitalisations and deaths ...?" asks three things that
+        news writing spreads over sentences; a word of the question that the
+        chosen sentences lack is usually an ask they leave unanswered.  Only words
+        and phrases rare in the evidence count: a common one says nothing of
+        which sentence answers.  A phrase ("stocking up") is more specific than
+        its words, so it may reach a little further down the ranking.
+        """
+        # The noun after "which/what" names the kind of answer ("Which company ...?"), and
+        # the source a question cites ("What does the story say ...?") frames it: neither
+        # is an ask a sentence must answer.
+        framing = match_terms(question_speaker_phrase(question)) | _kind_noun(question)
+        topic = q_terms - {lemma(entity) for entity in question_entities(question)} - framing
+        # "the vessel", "decision in" add nothing to their content word; "stocking up" does.
+        phrases = {
+            pair
+            for pair in _word_pairs(question)
+            if topic & set(pair) and all(word in q_terms or word in PARTICLES for word in pair)
+        }
+        pairs = {id(c): _word_pairs(c.text) & phrases for c in ranked}
+        asks: list[tuple[float, str | tuple[str, str]]] = [
+            (self.cover_ratio, term) for term in sorted(topic)
+        ] + [(self.cover_phrase_ratio, pair) for pair in sorted(phrases)]
+
+        def has(candidate: Candidate, ask: str | tuple[str, str]) -> bool:
+            return ask in (candidate.terms if isinstance(ask, str) else pairs[id(candidate)])
+
+        best = ranked[0].score
+        words = sum(c.words for c in chosen)
+        result = list(chosen)
+        for ratio, ask in asks:
+            if any(has(c, ask) for c in result):
+                continue
+            if sum(1 for c in ranked if has(c, ask)) > self.cover_rarity:
+                continue
+            for candidate in ranked[: self.cover_depth]:
+                if candidate.score < ratio * best:
+                    break
+                if has(candidate, ask) and candidate not in result:
+                    if words + candidate.words <= self.cover_budget:
+                        result.append(candidate)
+                        words += candidate.words
+                    break
+        return result
+
+    def _add_neighbours(
+        self,
+        question: str,
+        q_terms: set[str],
+        chosen: list[Candidate],
+        candidates: Sequence[Candidate],
+    ) -> list[Candidate]:
+        """The sentence after a chosen one when it carries the same statement on.
+
+        News writing spreads one statement over consecutive sentences of a paragraph:
+        a figure and its breakdown ("5667 cases." / "Out of these, 1846 ..."), an
+        action and its agent ("The search was called off." / "Captain X said ...").
+        The next sentence after one of the two best-scoring chosen ones is taken
+        when it continues it (an opening pronoun or connective, the same quotation)
+        or shares a word with the question beyond its names, within the word budget.
+        """
+        by_ref = {c.ref: c for c in candidates}
+        topic = q_terms - {lemma(entity) for entity in question_entities(question)}
+        words = sum(c.words for c in chosen)
+        result = list(chosen)
+        best_first = sorted(chosen, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
+        for anchor in best_first[: self.neighbour_anchors]:
+            following = by_ref.get(SentenceRef(anchor.ref.doc_id, anchor.ref.index + 1))
+            if following is None or following in result:
+                continue
+            if following.paragraph != anchor.paragraph:
+                continue
+            continues = bool(CONTINUATION.match(following.text)) or (following.unit == anchor.unit)
+            shared = following.terms & topic
+            # A continuation rarely repeats the question's words ("However, such seeps
+            # are minor"), so it needs less likeness to the question than a sentence
+            # that is only next to the chosen one.
+            if following.dense < self.min_neighbour_dense * (0.5 if continues else 1.0):
+                continue
+            if not (continues or shared):
+                continue
+            if words + following.words > self.neighbour_budget:
+                continue
+            result.append(following)
+            words += following.words
+        return result
+
+    def _trim(self, text: str, q_terms: set[str], kind: str) -> str:
+        """Drop unquoted side clauses (", who ...,", ", urging ...") that miss the question."""
+
+        def keep_if_relevant(match: re.Match[str]) -> str:
+            clause_terms = match_terms(match.group())
+            return match.group() if clause_terms & q_terms else " "
+
+        trimmed = RELATIVE_CLAUSE.sub(keep_if_relevant, text)
+        trimmed = TRAILING_PARTICIPLE.sub(
+            lambda match: match.group() if match_terms(match.group()) & q_terms else "",
+            trimmed,
+        )
+        trimmed = re.sub(r"\s+,", ",", re.sub(r"\s{2,}", " ", trimmed))
+        return trimmed if balanced_quotes(trimmed) else text
+
+    # -- summarising ----------------------------------------------------------
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         """A cited summary; instruction sentences are left out as for :meth:`answer`."""
-        readable = Readable.of(documents)
-        ordered = [readable.documents[d.id] for d in documents if readable.documents[d.id].sentences]
-        draft = summarize(
-            ordered,
-            sentences,
-            lambda document: readable.vectors(document, self.store, self.embedder),
-            self.embedder.embed,
-        )
-        return readable.restore(draft)
+        views = self._readable(documents)
+        ordered = [views[d.id] for d in documents if views[d.id].sentences]
+        draft = summarize(ordered, sentences, self._sentence_vectors, self.embedder.embed)
+        return self._restore(draft)
 
 
-def gather(
-    question: str,
-    hits: Sequence[Hit],
-    documents: Mapping[str, Document],
-    store: Store | None,
-    embedder: Embedder,
-) -> tuple[Readable, Evidence]:
-    """The readable views of ``documents`` and the candidates' features for ``question``.
+def _kind_noun(question: str) -> set[str]:
+    """The lemma of the noun after "which/what" ("Which company ...?"): the kind of answer."""
+    match = re.match(r"^\s*(?:which|what)\s+(\w+)\b", question, re.IGNORECASE)
+    if not match or match.group(1).lower() in QUESTION_WORDS | STOPWORDS:
+        return set()
+    return {lemma(match.group(1))}
 
-    The training script (``train/scorer.py``) calls this too, so the weights are
-    learned from exactly what the engine computes.
+
+def _keys_match(keys: Sequence[str], text: str) -> bool:
+    words = {word_key(word)[: len(key)] for key in keys for word in WORD_PATTERN.findall(text)}
+    return all(key in words for key in keys)
+
+
+@lru_cache(maxsize=1 << 14)
+def _word_pairs(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent word pairs with at least one content word: phrase matches, not bag of words.
+
+    Cached: every question compares its pairs with those of each evidence sentence, and
+    the same sentences come back question after question."""
+    words = [w.lower().replace("’", "'") for w in WORD_PATTERN.findall(text)]
+    return frozenset(
+        (lemma(a), lemma(b))
+        for a, b in itertools.pairwise(words)
+        if a not in QUESTION_WORDS
+        and b not in QUESTION_WORDS
+        and not (a in STOPWORDS and b in STOPWORDS)
+    )
+
+
+def _focus_documents(candidates: Sequence[Candidate]) -> None:
+    """Pull down sentences of documents whose best match is far below the best document's.
+
+    A question is nearly always about one story; a sentence that scores well on
+    its own in an unrelated article is the usual source of a wrong claim.
     """
-    readable = Readable.of(documents.values())
-    visible = readable.hits(hits)
-    views = readable.documents
-    doc_ids = {hit.chunk.doc_id for hit in visible}
-    vectors = {doc_id: readable.vectors(views[doc_id], store, embedder) for doc_id in doc_ids}
-    question_vector = embedder.embed([question])[0]
+    best_by_doc: dict[str, float] = {}
+    for candidate in candidates:
+        doc_id = candidate.ref.doc_id
+        best_by_doc[doc_id] = max(best_by_doc.get(doc_id, -math.inf), candidate.score)
+    top = max(best_by_doc.values())
+    for candidate in candidates:
+        candidate.score -= 0.5 * (top - best_by_doc[candidate.ref.doc_id])
 
-    def word_vectors(words: Sequence[str]) -> dict[str, Vectors]:
-        table = store.word_vectors(words) if store is not None else {}
-        missing = [word for word in words if word not in table]
-        if missing:
-            table.update(zip(missing, embedder.embed(missing), strict=True))
-        return table
 
-    return readable, extract(question, question_vector, visible, views, vectors, word_vectors)
+def _clauses(text: str) -> list[str]:
+    return [part for part in re.split(r"[,;:—–()]|\s-\s|\bwhich\b|\bwho\b", text) if part.strip()]
+
+
+def _spells_out(text: str, focus: str) -> bool:
+    """Whether ``text`` enumerates after its word for ``focus`` (a colon, or two commas)."""
+    words = list(WORD_PATTERN.finditer(text))
+    start = next((w.end() for w in words if lemma(w.group()) == focus), None)
+    if start is None:
+        return False
+    rest = outside_quotes(text[start:])
+    return ":" in rest or rest.count(",") >= 2
+
+
+def _mentions(text: str, terms: set[str]) -> bool:
+    return any(
+        len(term) >= 3 and lemma(word).startswith(term)
+        for word in WORD_PATTERN.findall(text)
+        for term in terms
+    )
+
+
+def _negated_mention(text: str, terms: set[str]) -> bool:
+    """Whether ``text`` mentions one of ``terms`` only under a negation or hedge."""
+    words = [w.lower() for w in WORD_PATTERN.findall(outside_quotes(text))]
+    for i, word in enumerate(words):
+        named = any(len(term) >= 3 and lemma(word).startswith(term) for term in terms)
+        if named and any(before in NEGATIONS for before in words[max(0, i - 4) : i]):
+            return True
+    return False
+
+
+def _new_name(text: str, question: str) -> bool:
+    """Whether ``text`` holds a name (two capitalised words) that ``question`` lacks."""
+    asked = {word.lower() for word in WORD_PATTERN.findall(question)}
+    return any(
+        not {word.lower() for word in match.group().replace("-", " ").split()} <= asked
+        for match in NAME_PATTERN.finditer(text)
+    )
+
+
+def _counts(text: str, nouns: set[str]) -> bool:
+    """Whether ``text`` gives a number of one of ``nouns`` ("93 statues", "20 bodies had")."""
+    words = WORD_PATTERN.findall(text)
+    for i, word in enumerate(words):
+        is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in QUANTITY_WORDS
+        if is_number and any(lemma(later) in nouns for later in words[i + 1 : i + 4]):
+            return True
+    return False
+
+
+def _max_idf(idf: Mapping[str, float]) -> float:
+    return max(idf.values(), default=1.0)
+
+
+def _type_bonus(kind: str, text: str) -> float:
+    if kind == "number":
+        return 1.0 if has_number(text) else 0.0
+    if kind == "when":
+        return 1.0 if TIME_PATTERN.search(text) else 0.0
+    if kind == "why":
+        return 1.0 if REASON_PATTERN.search(text) else 0.0
+    if kind == "who":
+        return 1.0 if NAME_PATTERN.search(text) else 0.0
+    if kind == "where":
+        return 1.0 if re.search(r"\b(in|at|near|from) [A-Z]", text) else 0.0
+    if kind == "list":
+        # Enumerations ("A, B and C", "resources: A, B") are what a list question wants.
+        return 1.0 if text.count(",") >= 2 and re.search(r"\b(and|or)\b|:", text) else 0.0
+    return 0.0
+
+
+def _similarity(a: Candidate, b: Candidate) -> float:
+    return float(a.vector @ b.vector)
+
+
+_WORDS_BEFORE = re.compile(r"(?:[\w.’'-]+\s+){0,5}\Z")
+_APPOSITION_AFTER = re.compile(r",[^,.;“\"]{0,80}")
+
+
+def _passages_around(surname: str, text: str) -> list[str]:
+    """Each mention of ``surname`` with up to five words before it and an apposition
+    after it ("Kremlin spokesperson Dmitry Peskov", "Zimmerman, executive director of
+    the Australian Retailers Association").
+
+    The words before are matched in a short window ending at the mention: one pattern
+    that finds the words and the name together is tried at every position of the
+    articles, and cost several milliseconds per speaker per question.
+    """
+    passages = []
+    for mention in re.finditer(rf"{re.escape(surname)}\b", text):
+        before = _WORDS_BEFORE.search(text, max(0, mention.start() - 240), mention.start())
+        after = _APPOSITION_AFTER.match(text, mention.end())
+        passages.append(
+            (before.group() if before else "") + mention.group() + (after.group() if after else "")
+        )
+    return passages
+
+
+@lru_cache(maxsize=256)
+def _folded(document: Document) -> str:
+    """A document's title and text, folded once rather than for every question."""
+    return fold(f"{document.title} {document.text}")
 
 
 def create(settings: Settings, store: Store) -> ExtractiveBackend:
     """The registry's factory: the offline engine reads the store's vectors and embedder."""
-    scorer = load()
-    knobs = Knobs.of(scorer.selection, settings.min_confidence)
-    return ExtractiveBackend(store.embedder, store, scorer, knobs)
-
+    return ExtractiveBackend(store.embedder, store)

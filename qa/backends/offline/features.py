@@ -26,8 +26,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -55,12 +55,10 @@ from qa.backends.offline.question import (
     word_key,
 )
 from qa.index.embed import Vectors
-from qa.text.words import STOPWORDS, WORD_PATTERN, vocabulary
+from qa.text.words import STOPWORDS, WORD_PATTERN
 from qa.types import Document, Hit, SentenceRef
 
 Matrix = npt.NDArray[np.float64]
-# Lower-case words to their MiniLM vectors (the store's vocabulary, else embedded now).
-WordVectors = Callable[[Sequence[str]], dict[str, Vectors]]
 
 # The question kinds of :func:`qa.backends.offline.question.question_type`, one feature each.
 KINDS = ("what", "who", "when", "where", "why", "number", "list")
@@ -74,9 +72,6 @@ CANDIDATE_FEATURES = (
     "overlap",  # IDF-weighted share of the question's lemmas the sentence has
     "overlap_gap",  # overlap minus the best candidate's overlap
     "window_overlap",  # the same share for the sentence with its two neighbours
-    "soft",  # IDF-weighted mean, over question words, of the best MiniLM word similarity in it
-    "soft_gap",  # soft minus the best candidate's soft
-    "window_soft",  # soft for the sentence with its two neighbours
     "pairs",  # adjacent question word pairs the sentence repeats (at most 3), over 3
     "bm25",  # BM25 of the sentence for the question, over the best candidate's
     "type_match",  # holds the kind of thing the question asks for (see answer_kinds)
@@ -102,7 +97,6 @@ QUESTION_FEATURES = (
     "max_cos",  # the best cosine of any candidate
     "max_overlap",  # the best overlap of any candidate
     "max_window_overlap",  # the best window overlap of any candidate
-    "max_soft",  # the best soft match of any candidate
     "names_missing",  # share of the question's names that no retrieved document has
     "terms_missing",  # share of the question's lemmas that no retrieved document has
     "top_terms_missing",  # IDF-weighted share of lemmas missing around the best candidate
@@ -177,20 +171,27 @@ def word_pairs(text: str) -> frozenset[tuple[str, str]]:
     )
 
 
-@lru_cache(maxsize=512)
-def _document_terms(document: Document) -> tuple[tuple[frozenset[str], ...], Counter[str]]:
-    """Each sentence's lemmas, and in how many sentences each lemma occurs."""
-    terms = tuple(sentence_terms(sentence.text) for sentence in document.sentences)
-    counts: Counter[str] = Counter()
-    for sentence in terms:
-        counts.update(sentence)
-    return terms, counts
+DocumentTerms = tuple[tuple[frozenset[str], ...], Counter[str], str]
+# Per document (by id and text), computed once: the store hands out a new Document object
+# for every question, and comparing whole documents as cache keys costs more than the work.
+_DOCUMENTS: OrderedDict[tuple[str, str], DocumentTerms] = OrderedDict()
+DOCUMENT_CACHE_SIZE = 512
 
 
-@lru_cache(maxsize=512)
-def _folded(document: Document) -> str:
-    """A document's title and text, lower case without accents, folded once."""
-    return fold(f"{document.title} {document.text}")
+def _document_terms(document: Document) -> DocumentTerms:
+    """Each sentence's lemmas, in how many sentences each lemma occurs, and the folded text."""
+    key = (document.id, document.text)
+    cached = _DOCUMENTS.get(key)
+    if cached is None:
+        terms = tuple(sentence_terms(sentence.text) for sentence in document.sentences)
+        counts: Counter[str] = Counter()
+        for sentence in terms:
+            counts.update(sentence)
+        cached = (terms, counts, fold(f"{document.title} {document.text}"))
+        _DOCUMENTS[key] = cached
+        while len(_DOCUMENTS) > DOCUMENT_CACHE_SIZE:
+            _DOCUMENTS.popitem(last=False)
+    return cached
 
 
 def candidates(hits: Sequence[Hit], documents: Mapping[str, Document]) -> list[Candidate]:
@@ -213,7 +214,6 @@ def extract(
     hits: Sequence[Hit],
     documents: Mapping[str, Document],
     vectors: Mapping[str, Vectors],
-    word_vectors: WordVectors,
 ) -> Evidence:
     """The candidates of ``hits`` and their features for ``question``.
 
@@ -238,7 +238,7 @@ def extract(
     total = 0
     lengths = 0
     for doc_id in doc_ids:
-        terms, counts = _document_terms(documents[doc_id])
+        terms, counts, _ = _document_terms(documents[doc_id])
         df.update(counts)
         total += len(terms)
         lengths += sum(len(t) for t in terms)
@@ -271,7 +271,7 @@ def extract(
     bm25 = np.zeros(n)
     for i, candidate in enumerate(found):
         document = documents[candidate.ref.doc_id]
-        terms, _ = _document_terms(document)
+        terms, _, _ = _document_terms(document)
         index = candidate.ref.index
         own = terms[index]
         matched = q_terms & own
@@ -280,8 +280,6 @@ def extract(
         window[i] = sum(weights[t] for t in q_terms & near) / q_weight
         norm = BM25_K1 * (1 - BM25_B + BM25_B * len(own) / max(average_length, 1e-9))
         bm25[i] = sum(weights[t] * (BM25_K1 + 1) / (1 + norm) for t in matched)
-
-    soft, window_soft = _soft_match(question, found, documents, word_vectors, idf)
 
     order = np.argsort(-cos, kind="stable")
     cos_rank = np.empty(n)
@@ -304,9 +302,6 @@ def extract(
         row[column["overlap"]] = overlap[i]
         row[column["overlap_gap"]] = overlap[i] - overlap.max()
         row[column["window_overlap"]] = window[i]
-        row[column["soft"]] = soft[i]
-        row[column["soft_gap"]] = soft[i] - soft.max()
-        row[column["window_soft"]] = window_soft[i]
         row[column["pairs"]] = min(len(q_pairs & word_pairs(text)), 3) / 3
         row[column["bm25"]] = bm25[i] / best_bm25
         kinds = _kinds(text)
@@ -336,10 +331,10 @@ def extract(
 
     # The question's own vector (the scorer adds top_p and second_p in front).
     q_column = {name: i - 2 for i, name in enumerate(QUESTION_FEATURES)}
-    folded_docs = " ".join(_folded(documents[doc_id]) for doc_id in doc_ids)
+    folded_docs = " ".join(_document_terms(documents[doc_id])[2] for doc_id in doc_ids)
     top = int(np.argmax(cos + overlap))
     top_doc = documents[found[top].ref.doc_id]
-    top_terms, _ = _document_terms(top_doc)
+    top_terms, _, _ = _document_terms(top_doc)
     top_index = found[top].ref.index
     around_top = frozenset().union(*top_terms[max(0, top_index - 1) : top_index + 2])
     expected = answer_type(question)
@@ -348,81 +343,17 @@ def extract(
     q[q_column["max_cos"]] = best_cos
     q[q_column["max_overlap"]] = overlap.max()
     q[q_column["max_window_overlap"]] = window.max()
-    q[q_column["max_soft"]] = soft.max()
     if names:
         q[q_column["names_missing"]] = sum(name not in folded_docs for name in names) / len(names)
     if q_terms:
         q[q_column["terms_missing"]] = sum(t not in df for t in q_terms) / len(q_terms)
-        q[q_column["top_terms_missing"]] = (
-            sum(weights[t] for t in q_terms - around_top) / q_weight
-        )
+        q[q_column["top_terms_missing"]] = sum(weights[t] for t in q_terms - around_top) / q_weight
     if expected:
         q[q_column["typed"]] = 1.0
         q[q_column["typed_found"]] = any(_typed(expected, text) for text in best_three)
     q[q_column[f"kind_{kind}"]] = 1.0
     q[q_column["question_terms"]] = math.log1p(len(q_terms))
     return Evidence(tuple(found), features, question_features)
-
-
-def _words(text: str) -> list[str]:
-    """``text``'s content words as the store's vocabulary keeps them: lower case, no numbers."""
-    return sorted({word.lower() for word in vocabulary(text)})
-
-
-def _soft_match(
-    question: str,
-    found: Sequence[Candidate],
-    documents: Mapping[str, Document],
-    word_vectors: WordVectors,
-    idf: Callable[[str], float],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per candidate: how closely its words meet the question's, word by word, by meaning.
-
-    For each content word of the question, the best MiniLM cosine with a word of the
-    sentence ("truce" meets "ceasefire", "mediated" meets "brokered"), averaged with
-    IDF weights; and the same for the sentence with its two neighbours.
-    """
-    n = len(found)
-    asked = _words(question)
-    if not asked:
-        return np.zeros(n), np.zeros(n)
-    texts: dict[SentenceRef, list[str]] = {}
-    for candidate in found:
-        document = documents[candidate.ref.doc_id]
-        for j in (candidate.ref.index - 1, candidate.ref.index, candidate.ref.index + 1):
-            ref = SentenceRef(candidate.ref.doc_id, j)
-            if 0 <= j < len(document.sentences) and ref not in texts:
-                texts[ref] = _words(document.sentences[j].text)
-    vocabulary_words = sorted({w for words in texts.values() for w in words} | set(asked))
-    table = word_vectors(vocabulary_words)
-    known = [w for w in vocabulary_words if w in table]
-    if not known:
-        return np.zeros(n), np.zeros(n)
-    position = {w: i for i, w in enumerate(known)}
-    matrix = np.stack([table[w] for w in known]).astype(np.float64)
-    asked = [w for w in asked if w in position]
-    if not asked:
-        return np.zeros(n), np.zeros(n)
-    weights = np.array([idf(lemma(w)) for w in asked])
-    weights /= weights.sum()
-    # Similarity of every question word to every word of the evidence.
-    similarity = matrix[[position[w] for w in asked]] @ matrix.T
-    best: dict[SentenceRef, npt.NDArray[np.float64]] = {}
-    for ref, words in texts.items():
-        columns = [position[w] for w in words if w in position]
-        best[ref] = similarity[:, columns].max(axis=1) if columns else np.zeros(len(asked))
-    soft = np.zeros(n)
-    window = np.zeros(n)
-    for i, candidate in enumerate(found):
-        ref = candidate.ref
-        soft[i] = float(weights @ best[ref])
-        around = [
-            best[r]
-            for r in (SentenceRef(ref.doc_id, ref.index - 1), ref, SentenceRef(ref.doc_id, ref.index + 1))
-            if r in best
-        ]
-        window[i] = float(weights @ np.max(around, axis=0))
-    return soft, window
 
 
 def _typed(expected: str, text: str) -> bool:

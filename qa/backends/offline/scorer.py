@@ -37,7 +37,7 @@ WEIGHTS_FILE = Path(__file__).with_name("scorer.json")
 
 @dataclass(frozen=True)
 class Linear:
-    """Logistic regression on standardised features: ``sigmoid(((x - mean) / scale) @ coef + b)``."""
+    """Logistic regression on standardised features: ``sigmoid((x - mean) / scale @ coef + b)``."""
 
     features: tuple[str, ...]
     mean: Matrix
