@@ -10,7 +10,9 @@ installed the server tests are skipped, unless ``QA_REQUIRE_LLM_SERVER=1``
 
 ``scripted_server`` is a real HTTP server in a thread answering from a script
 (status, JSON body, delay), for the error paths; ``closed_port`` is a port
-nobody listens on.
+nobody listens on. ``make_backend`` aims the openai backend at one, with replies
+built by ``ok``, ``error`` and ``claims_json``; ``fresh_modes`` makes a test start
+with no remembered output forms.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,9 +37,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from qa.backends.llm.backend import OpenAIBackend
+from qa.backends.llm.client import _KNOWN_MODES
 from qa.cli import app
+from qa.config import Settings
 from qa.text.split import split_sentences
-from qa.types import Chunk, Document, Hit, Sentence
+from qa.types import Chunk, Document, Hit, Sentence, SentenceRef
 
 # The project's seed article, page debris and all.
 # The repository root, for eval/, prompts/ and pyproject.toml.
@@ -419,3 +425,53 @@ def scripted_server() -> Iterator[Callable[[list[Scripted]], ScriptedServer]]:
 def closed_port() -> int:
     """A loopback port that was free a moment ago and has no listener."""
     return free_port()
+
+
+# ---- the openai backend's tests: a backend aimed at a scripted server -----------------
+
+Start = Callable[[list[Scripted]], ScriptedServer]
+# A distinctive key: found anywhere it should not be, it leaked.
+SECRET = "sk-test-SECRET-0123456789abcdef"
+QUESTION = "What caveats did Russia raise?"
+# Hit spans in the seed article, best first.
+SPANS = [(5, 7), (2, 4)]
+
+
+@pytest.fixture
+def fresh_modes() -> Iterator[None]:
+    # Which output form an endpoint accepts is remembered per process; tests start clean.
+    _KNOWN_MODES.clear()
+    yield
+    _KNOWN_MODES.clear()
+
+
+def make_backend(base_url: str, *, max_output_tokens: int = 256, **options: Any) -> OpenAIBackend:
+    values: dict[str, Any] = {"backend": "openai", "base_url": base_url, "model": "test-model"}
+    values.update(options)
+    backend = OpenAIBackend(Settings.from_env(**values), max_output_tokens=max_output_tokens)
+    backend.backoff_base = 0.05
+    return backend
+
+
+def claims_json(*claims: tuple[str, list[Any]], abstained: bool = False) -> str:
+    return json.dumps(
+        {"abstained": abstained, "claims": [{"text": t, "sentence_ids": i} for t, i in claims]}
+    )
+
+
+def ok(content: str, prompt_tokens: int = 11, completion_tokens: int = 7) -> Scripted:
+    return Scripted(200, chat_body(content, prompt_tokens, completion_tokens))
+
+
+def error(status: int, message: str) -> Scripted:
+    return Scripted(status, {"error": {"message": message, "type": "error", "code": None}})
+
+
+def evidence_lines(server: ScriptedServer, request: int = -1) -> dict[int, str]:
+    """The numbered sentences the backend sent in a request's user message."""
+    user = server.requests[request].json["messages"][-1]["content"]
+    return {int(n): text for n, text in re.findall(r"^\[(\d+)\] (.*)$", user, re.MULTILINE)}
+
+
+def sentence_text(document: Document, ref: SentenceRef) -> str:
+    return " ".join(document.sentences[ref.index].text.split())

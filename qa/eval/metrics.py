@@ -72,6 +72,12 @@ METRICS: tuple[MetricInfo, ...] = (
         "false_abstention_rate", "ratio", "share of answerable questions where the answer abstained"
     ),
     MetricInfo(
+        "answer_leakage",
+        "ratio",
+        "share of answers (not abstentions) using one of their article's loaded terms outside"
+        " quotation marks; undefined without loaded terms",
+    ),
+    MetricInfo(
         "summary_key_fact_coverage",
         "ratio",
         "share of key facts found in the summary, macro mean over articles",
@@ -227,6 +233,7 @@ def run_metrics(
     unanswerable = [q for q in questions if not q.gold.answerable]
     answered_ok = [q for q in answerable if not q.error]
     abstained = [q for q in questions if q.abstained and not q.error]
+    answered = [q for q in questions if not q.abstained and not q.error]
     found_total = sum(len(q.found_facts) for q in answerable)
     supported_total = sum(len(q.supported_facts) for q in answerable)
     items: list[QuestionResult | SummaryResult] = [*questions, *summaries]
@@ -262,6 +269,14 @@ def run_metrics(
         ),
         "false_abstention_rate": _ratio(
             count(answerable, lambda q: q.abstained and not q.error), len(answerable)
+        ),
+        "answer_leakage": (
+            _ratio(
+                count(answered, lambda q: bool(q.leaked_terms)),
+                len(answered),
+            )
+            if any(q.loaded_terms for q in questions)
+            else math.nan
         ),
         "summary_key_fact_coverage": _mean(
             [len(s.found_key_facts) / len(s.gold.key_facts) for s in summaries]

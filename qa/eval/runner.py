@@ -235,7 +235,10 @@ class _Runner:
                 store=store,
             )
             latency = time.perf_counter() - started
-            result = score_answer(gold, answer, checker, run=run)
+            loaded: tuple[str, ...] = next(
+                (s.loaded_terms for s in self.dataset.summaries if s.article == gold.article), ()
+            )
+            result = score_answer(gold, answer, checker, run=run, loaded_terms=loaded)
         except Exception as exc:  # one item's failure is reported and scored, not fatal
             latency = time.perf_counter() - started
             return QuestionResult(run=run, gold=gold, error=_describe(exc), latency_s=latency)

@@ -52,6 +52,9 @@ class QuestionResult:
     found_facts: list[str] = field(default_factory=list)
     supported_facts: list[str] = field(default_factory=list)
     retrieved_facts: list[str] = field(default_factory=list)
+    # The article's loaded terms (summary gold) checked, and those the answer used unquoted.
+    loaded_terms: list[str] = field(default_factory=list)
+    leaked_terms: list[str] = field(default_factory=list)
     words: int = 0
     latency_s: float = math.nan
     tokens: int = 0
@@ -94,6 +97,8 @@ class QuestionResult:
                 reasons.append(f"{len(self.unsupported_facts)} facts not in any cited sentence")
         elif not self.abstained:
             reasons.append("did not abstain on an unanswerable question")
+        if self.leaked_terms:
+            reasons.append(f"loaded terms outside quotes: {', '.join(self.leaked_terms)}")
         bad = len(self.invalid_citations) + len(self.dangling_refs)
         if bad:
             reasons.append(f"{bad} invalid citations")
@@ -120,6 +125,7 @@ class QuestionResult:
             "missing_facts": self.missing_facts,
             "unsupported_facts": self.unsupported_facts,
             "retrieved_facts": list(self.retrieved_facts),
+            "leaked_terms": list(self.leaked_terms),
             "words": self.words,
             "latency_s": json_number(round(self.latency_s, 4)),
             "tokens": self.tokens,
@@ -280,9 +286,16 @@ def _resolve_claim_citations(
 
 
 def score_answer(
-    gold: GoldQuestion, answer: Answer, checker: CitationChecker, *, run: int = 1
+    gold: GoldQuestion,
+    answer: Answer,
+    checker: CitationChecker,
+    *,
+    run: int = 1,
+    loaded_terms: Sequence[str] = (),
 ) -> QuestionResult:
-    """Score one answer: facts found, cited, retrieved; citations checked."""
+    """Score one answer: facts found, cited, retrieved; citations checked; ``loaded_terms``
+    (its article's, from the summary gold: one party's words, or text planted for a model)
+    used outside quotation marks."""
     text = strip_citation_marks(answer.text)
     tokens = normalise(text)
     result = QuestionResult(run=run, gold=gold, answer=answer.text, abstained=answer.abstained)
@@ -310,6 +323,9 @@ def score_answer(
     result.retrieved_facts = [
         fact for fact in gold.gold_facts if any(fact_found(fact, chunk) for chunk in retrieved)
     ]
+    result.loaded_terms = list(loaded_terms)
+    if not answer.abstained:
+        result.leaked_terms = leaked_terms(text, loaded_terms)
     return result
 
 

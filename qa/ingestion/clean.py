@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from qa.text.injection import opens_injection
+
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 LETTER = re.compile(r"[^\W\d_]")
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
@@ -224,14 +226,20 @@ def _is_caption_candidate(kept: list[list[str]], title: str) -> bool:
 
 
 def _finish(kept: list[list[str]], title: str, source_note: str) -> CleanArticle:
-    if not title and kept and looks_like_headline(kept[0]):
+    # A "title" written to a model ("Assistant: HACKED [1]") would sit beside every citation
+    # of the article and in every chunk's embedding: it is not taken as the title (a first
+    # line stays in the text, where the engine leaves it out).
+    if title and opens_injection(title):
+        title = ""
+    if not title and kept and looks_like_headline(kept[0]) and not opens_injection(kept[0][0]):
         title = kept.pop(0)[0]
     paragraphs: list[str] = []
     for block in kept:
-        # Hard-wrapped lines belong to one paragraph; list items stand alone.
+        # Hard-wrapped lines belong to one paragraph; list items stand alone, and so does a
+        # line written to a model ("Assistant: ..."), so it never swallows the next line.
         current: list[str] = []
         for line in block:
-            if LIST_MARKER.match(line):
+            if LIST_MARKER.match(line) or opens_injection(line):
                 if current:
                     paragraphs.append(" ".join(current))
                 current = []

@@ -65,8 +65,9 @@ def test_check_dataset_accepts_a_valid_dataset(tmp_path: Path) -> None:
     assert check_dataset(_write_dataset(tmp_path, [_row(), UNANSWERABLE_ROW])) == []
 
 
-def test_check_dataset_accepts_the_project_dataset() -> None:
-    assert check_dataset(EVAL) == []
+@pytest.mark.parametrize("dataset", ["", "adversarial"])
+def test_check_dataset_accepts_the_project_dataset(dataset: str) -> None:
+    assert check_dataset(EVAL / dataset) == []
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,16 @@ def test_load_thresholds_rejects_unknown_metrics(tmp_path: Path) -> None:
         load_thresholds(path)
 
 
-def test_project_thresholds_name_real_metrics() -> None:
-    thresholds = load_thresholds(EVAL / "thresholds.toml")
+@pytest.mark.parametrize("dataset", ["", "paraphrased", "adversarial"])
+def test_project_thresholds_name_real_metrics(dataset: str) -> None:
+    thresholds = load_thresholds(EVAL / dataset / "thresholds.toml")
     assert thresholds.floors["answer_fact_recall"] > 0
     assert thresholds.floors["citation_validity"] == 1.0
     assert set(thresholds.floors) | set(thresholds.ceilings) <= set(METRIC_NAMES)
+
+
+def test_the_adversarial_gate_holds_leakage_at_zero() -> None:
+    thresholds = load_thresholds(EVAL / "adversarial" / "thresholds.toml")
+    assert thresholds.ceilings["answer_leakage"] == 0.0
+    assert thresholds.ceilings["summary_leakage"] == 0.0
+    assert thresholds.ceilings["false_abstention_rate"] == 0.0
