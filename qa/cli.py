@@ -477,6 +477,12 @@ def eval_command(
         ),
     ] = None,
     min_confidence: MinConfidenceOption = None,
+    thresholds_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds", help="Gate with this TOML file (default: DATASET/thresholds.toml)."
+        ),
+    ] = None,
 ) -> None:
     """Score answers and summaries against gold facts; exit 1 when a metric misses its threshold."""
     from rich.table import Table
@@ -484,6 +490,7 @@ def eval_command(
     from qa.eval.dataset import check_dataset
     from qa.eval.report import TABLE_COLUMNS
     from qa.eval.runner import Progress as EvalProgress
+    from qa.eval.metrics import load_thresholds
     from qa.eval.runner import evaluate
 
     if check:
@@ -515,6 +522,7 @@ def eval_command(
                 on_progress=on_progress,
                 scope=scope.value,
                 distractors=distractors or [],
+                thresholds=load_thresholds(thresholds_file) if thresholds_file else None,
             )
         if report_file is not None:
             try:

@@ -46,12 +46,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.backends.offline.learned import gather  # noqa: E402
 from qa.backends.offline.features import (  # noqa: E402
     CANDIDATE_FEATURES,
     QUESTION_FEATURES,
     Evidence,
 )
+from qa.backends.offline.learned import gather  # noqa: E402
 from qa.backends.offline.scorer import (  # noqa: E402
     WEIGHTS_FILE,
     Linear,

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.backends.offline.learned import Knobs, LearnedBackend
 from qa.backends.offline.features import (
     CANDIDATE_FEATURES,
     QUESTION_FEATURES,
@@ -17,6 +16,7 @@ from qa.backends.offline.features import (
     candidates,
     extract,
 )
+from qa.backends.offline.learned import Knobs, LearnedBackend
 from qa.backends.offline.scorer import WEIGHTS_FILE, Selection, load, select
 from qa.config import Settings
 from qa.errors import ConfigError
@@ -131,9 +131,7 @@ def _evidence(store: Store, question: str) -> Evidence:
     return hits, {h.chunk.doc_id: store.get_document(h.chunk.doc_id) for h in hits}
 
 
-def _answer(
-    backend: LearnedBackend, question: str, evidence: Evidence
-) -> tuple[bool, list[str]]:
+def _answer(backend: LearnedBackend, question: str, evidence: Evidence) -> tuple[bool, list[str]]:
     draft = backend.answer(question, *evidence)
     assert draft.confidence is not None and 0.0 <= draft.confidence <= 1.0
     return draft.abstained, [claim.text for claim in draft.claims]
