@@ -45,7 +45,9 @@ DocOption = Annotated[
 ]
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", "-b", help="extractive (offline) or openai (env QA_BACKEND)."),
+    typer.Option(
+        "--backend", "-b", help="extractive, learned, naive (offline) or openai (env QA_BACKEND)."
+    ),
 ]
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model (env QA_MODEL).")]
 BaseUrlOption = Annotated[
@@ -488,9 +490,9 @@ def eval_command(
     from rich.table import Table
 
     from qa.eval.dataset import check_dataset
+    from qa.eval.metrics import load_thresholds
     from qa.eval.report import TABLE_COLUMNS
     from qa.eval.runner import Progress as EvalProgress
-    from qa.eval.metrics import load_thresholds
     from qa.eval.runner import evaluate
 
     if check:

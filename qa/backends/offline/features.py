@@ -309,8 +309,8 @@ def extract(
             held = kinds[KINDS.index(kind) - 1]
             row[column["type_match"]] = held
             row[kind_column[kind]] = held
-        terms = sentence_terms(text)
-        row[column["novelty"]] = math.log1p(len(terms - q_terms))
+        own = sentence_terms(text)
+        row[column["novelty"]] = math.log1p(len(own - q_terms))
         if names:
             folded = fold(text)
             row[column["names"]] = sum(name in folded for name in names) / len(names)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from qa.backends.offline.features import candidates
+from qa.backends.offline.features import Candidate, candidates
 from qa.backends.offline.readable import Readable
 from qa.config import Settings
 from qa.errors import ConfigError
@@ -58,7 +58,7 @@ class NaiveBackend:
             for doc_id in {c.ref.doc_id for c in found}
         }
         cos = np.array([float(vectors[c.ref.doc_id][c.ref.index] @ question_vector) for c in found])
-        chosen = []
+        chosen: list[Candidate] = []
         total = 0
         for i in np.argsort(-cos, kind="stable"):
             if chosen and total + found[i].words > self.words:

@@ -50,10 +50,12 @@ class Linear:
         features = tuple(data["features"])
         if features != expected:
             raise ValueError(f"features {features} are not the engine's {expected}")
-        arrays = [np.asarray(data[key], dtype=np.float64) for key in ("mean", "scale", "coef")]
-        if any(array.shape != (len(features),) for array in arrays):
+        mean, scale, coef = (
+            np.asarray(data[key], dtype=np.float64) for key in ("mean", "scale", "coef")
+        )
+        if any(array.shape != (len(features),) for array in (mean, scale, coef)):
             raise ValueError("mean, scale and coef must have one value per feature")
-        return cls(features, *arrays, intercept=float(data["intercept"]))
+        return cls(features, mean, scale, coef, float(data["intercept"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {
