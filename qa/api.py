@@ -97,6 +97,7 @@ def ask(
             usage=draft.usage,
             dropped_citations=[*draft.dropped_citations, *dropped],
             run=draft.run,
+            confidence=draft.confidence,
             timings={
                 "store_open_s": store.open_s - opened_before,
                 "model_load_s": model_load,

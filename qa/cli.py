@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -59,7 +60,7 @@ BackendOption = Annotated[
         "--backend",
         "-b",
         metavar="NAME",
-        help="extractive (offline) or openai (env QA_BACKEND).",
+        help="extractive, learned, naive (offline) or openai (env QA_BACKEND).",
     ),
 ]
 ModelOption = Annotated[
@@ -88,6 +89,15 @@ ChromaUrlOption = Annotated[
     ),
 ]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM response cache.")]
+MinConfidenceOption = Annotated[
+    float | None,
+    typer.Option(
+        "--min-confidence",
+        help="Abstain below this confidence, 0-1 (env QA_MIN_CONFIDENCE; default: as trained).",
+    ),
+]
+# An answer whose confidence is below this is shown with its confidence and a warning.
+LOW_CONFIDENCE = 0.5
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show timings and token usage.")
 ]
@@ -137,6 +147,7 @@ def settings_from(
     chunk_tokens: int | None = None,
     chroma_url: str | None = None,
     max_mb: float | None = None,
+    min_confidence: float | None = None,
 ) -> Settings:
     from qa.backends.registry import check_name
 
@@ -150,6 +161,7 @@ def settings_from(
         max_context_tokens=max_context_tokens,
         use_cache=False if no_cache else None,
         chunk_tokens=chunk_tokens,
+        min_confidence=min_confidence,
     )
     # A mistyped backend fails at once, before an ingest or a retrieval runs.
     check_name(settings.backend)
@@ -341,6 +353,7 @@ def ask_command(
     chroma_url: ChromaUrlOption = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
+    min_confidence: MinConfidenceOption = None,
 ) -> None:
     """Answer a question from the ingested articles, citing the exact sentences.
 
@@ -367,6 +380,7 @@ def ask_command(
             max_context_tokens,
             no_cache,
             chroma_url=chroma_url,
+            min_confidence=min_confidence,
         )
         answer = ask(question, doc=doc, k=k, settings=settings, on_text=on_text)
     if as_json:
@@ -386,6 +400,11 @@ def print_answer(answer: Answer) -> None:
         stdout.print(safe_block(answer.text))
         return
     stdout.print(render_claims(answer.claims))
+    if answer.confidence is not None and answer.confidence < LOW_CONFIDENCE:
+        stdout.print(
+            f"[yellow]Low confidence ({answer.confidence:.2f}): the articles may not answer this;"
+            " check the cited sentences.[/]"
+        )
     print_citations(answer.citations, answer.dropped_citations, answer.claims)
 
 
@@ -645,6 +664,11 @@ def confirm(action: str, yes: bool) -> None:
         raise typer.Exit(1)
 
 
+class Scope(StrEnum):
+    article = "article"
+    collection = "collection"
+
+
 @app.command("eval")
 def eval_command(
     dataset: Annotated[
@@ -669,6 +693,27 @@ def eval_command(
     check: Annotated[
         bool, typer.Option("--check", help="Only validate the dataset; ingest nothing.")
     ] = False,
+    scope: Annotated[
+        Scope,
+        typer.Option(
+            "--scope",
+            help="Ask each question about its own article, or across the whole collection.",
+        ),
+    ] = Scope.article,
+    distractors: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--distractors",
+            help="Also ingest this dataset's articles (questions not asked): a crowded collection.",
+        ),
+    ] = None,
+    min_confidence: MinConfidenceOption = None,
+    thresholds_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds", help="Gate with this TOML file (default: DATASET/thresholds.toml)."
+        ),
+    ] = None,
 ) -> None:
     """Score answers and summaries against gold facts; exit 1 when a metric misses its threshold.
 
@@ -677,6 +722,7 @@ def eval_command(
     from rich.table import Table
 
     from qa.eval.dataset import check_dataset
+    from qa.eval.metrics import load_thresholds
     from qa.eval.report import TABLE_COLUMNS
     from qa.eval.runner import Progress as EvalProgress
     from qa.eval.runner import evaluate
@@ -689,7 +735,9 @@ def eval_command(
         stderr.print(f"{where}: {len(problems)} problem(s)" if problems else f"{where}: OK")
         raise typer.Exit(1 if problems else 0)
     with user_errors():
-        settings = settings_from(None, backend, model, base_url, max_context_tokens)
+        settings = settings_from(
+            None, backend, model, base_url, max_context_tokens, min_confidence=min_confidence
+        )
         with progress_bar() as progress:
             task = progress.add_task("eval", total=None)
 
@@ -702,7 +750,15 @@ def eval_command(
                         description=safe(f"{message.stage} {message.item}"),
                     )
 
-            report = evaluate(dataset, settings=settings, repeat=repeat, on_progress=on_progress)
+            report = evaluate(
+                dataset,
+                settings=settings,
+                repeat=repeat,
+                on_progress=on_progress,
+                scope=scope.value,
+                distractors=distractors or [],
+                thresholds=load_thresholds(thresholds_file) if thresholds_file else None,
+            )
         if report_file is not None:
             try:
                 report_file.write_text(report.to_markdown(), encoding="utf-8")

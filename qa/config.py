@@ -41,6 +41,11 @@ def _env_float(name: str, default: float) -> float:
         ) from None
 
 
+def _env_optional_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else _env_float(name, 0.0)
+
+
 def _env_int(name: str, default: int) -> int:
     return int(_env_float(name, default))
 
@@ -65,6 +70,8 @@ class Settings:
     url_timeout: float = 20.0
     # How long a writer waits for another qa process writing the same store.
     lock_timeout: float = 600.0
+    # The offline engine abstains below this confidence (0-1); None: the trained threshold.
+    min_confidence: float | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -85,6 +92,7 @@ class Settings:
             max_input_bytes=int(_env_float("QA_MAX_INPUT_MB", 5.0) * 1024 * 1024),
             url_timeout=_env_float("QA_URL_TIMEOUT", 20.0),
             lock_timeout=_env_float("QA_LOCK_TIMEOUT", 600.0),
+            min_confidence=_env_optional_float("QA_MIN_CONFIDENCE"),
         )
         return settings.with_options(**overrides)
 
@@ -125,6 +133,11 @@ class Settings:
             raise ConfigError(
                 f"invalid Chroma URL {self.chroma_url!r}",
                 fix="use http://HOST:PORT, e.g. http://127.0.0.1:8000",
+            )
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(
+                f"minimum confidence {self.min_confidence} is not between 0 and 1",
+                fix="set QA_MIN_CONFIDENCE (or --min-confidence) to a number from 0 to 1",
             )
         if self.chunk_tokens < 16:
             raise ConfigError(

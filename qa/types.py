@@ -165,6 +165,8 @@ class Draft:
     run: dict[str, Any] = field(default_factory=dict)
     # The stories of a collection summary, shown ones first; empty for one document.
     stories: list[Story] = field(default_factory=list)
+    # The probability (0-1) that the evidence answers the question, where the backend has one.
+    confidence: float | None = None
 
 
 @dataclass
@@ -194,6 +196,9 @@ class Answer:
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    # The offline scorer's probability (0-1) that the evidence answers the question; None
+    # when the backend gives none (the openai backend).
+    confidence: float | None = None
 
     @property
     def flagged_claims(self) -> int:
@@ -204,6 +209,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "backend": self.backend,
             "claims": [asdict(claim) for claim in self.claims],
             "citations": [asdict(citation) for citation in self.citations],

@@ -300,3 +300,47 @@ def test_help_starts_without_the_heavy_imports() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_learned_backend_reports_its_confidence_and_obeys_min_confidence() -> None:
+    run("ingest", str(SEED))
+    code, out, _ = run("ask", "Who met Putin in Moscow?", "--backend", "learned", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["backend"] == "learned" and not payload["abstained"]
+    assert 0.0 <= payload["confidence"] <= 1.0
+    code, out, _ = run(
+        "ask", "Who met Putin in Moscow?", "-b", "learned", "--min-confidence", "1", "--json"
+    )
+    assert code == 0 and json.loads(out)["abstained"] is True
+    # The rule engine gives no confidence: null, not a made-up number.
+    code, out, _ = run("ask", "Who met Putin in Moscow?", "--json")
+    assert json.loads(out)["confidence"] is None
+    code, _, err = run("ask", "Who met Putin?", "--min-confidence", "2")
+    assert code != 0
+    assert_one_line_error(err, "between 0 and 1")
+
+
+def test_eval_in_collection_scope_with_distractors_and_the_naive_anchor(tmp_path: Path) -> None:
+    eval_dir = Path(__file__).parents[1] / "eval"
+    small = tmp_path / "small"
+    (small / "articles").mkdir(parents=True)
+    shutil.copy(eval_dir / "articles" / "00_ceasefire_caveats.txt", small / "articles")
+    rows = (eval_dir / "gold.jsonl").read_text().splitlines()
+    (small / "gold.jsonl").write_text("\n".join(r for r in rows if '"00-q0' in r) + "\n")
+    crowd = tmp_path / "crowd"
+    (crowd / "articles").mkdir(parents=True)
+    shutil.copy(eval_dir / "articles" / "04_california_boat_fire.txt", crowd / "articles")
+    (crowd / "gold.jsonl").write_text(
+        "\n".join(r for r in rows if '"04-q0' in r and "04_california" in r) + "\n"
+    )
+    code, out, err = run(
+        "eval", str(small), "--scope", "collection", "--distractors", str(crowd),
+        "--backend", "naive", "--json",
+    )  # fmt: skip
+    payload = json.loads(out)
+    assert code == 0, err
+    assert payload["backend"] == "naive"
+    # The naive anchor never abstains.
+    assert payload["metrics"]["abstention_recall"] == 0.0
+    assert payload["metrics"]["citation_validity"] == 1.0

@@ -7,7 +7,7 @@ import contextlib
 import secrets
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -76,6 +76,7 @@ def evaluate(
     on_progress: Callable[[str], None] | None = None,
     thresholds: Thresholds | None = None,
     scope: Literal["article", "collection"] = "article",
+    distractors: Sequence[Path | str] = (),
 ) -> EvalReport:
     """Ingest a dataset into a throwaway collection, answer and summarise everything, score.
 
@@ -83,9 +84,12 @@ def evaluate(
     exists.  Each question is asked about its own article (``doc=``), because
     whether it is answerable is defined against that article alone;
     ``scope="collection"`` asks across all articles instead, as ``qa ask`` does
-    by default.  An item that raises is recorded with its error and scored as a
-    failure.  The throwaway collection is dropped even when the run fails; the
-    user's own collection is never touched.
+    by default.  ``distractors`` are other dataset folders whose articles join the
+    collection but whose questions are not asked: a crowded collection, where
+    retrieval and abstention must cope with many unrelated articles.  An item that
+    raises is recorded with its error and scored as a failure.  The throwaway
+    collection is dropped even when the run fails; the user's own collection is
+    never touched.
     """
     from qa.config import Settings
     from qa.index.store import Store
@@ -106,6 +110,9 @@ def evaluate(
     )
     runner = _Runner(dataset, eval_settings, backend, k, summary_sentences, repeat, on_progress)
     runner.scoped = scope == "article"
+    runner.distractors = [
+        path for folder in distractors for path in load_dataset(folder).articles.values()
+    ]
     store = Store.open(eval_settings)
     try:
         try:
@@ -159,6 +166,7 @@ class _Runner:
         self.doc_ids: dict[str, str] = {}
         self.ingest_errors: dict[str, str] = {}
         self.scoped = True
+        self.distractors: list[Path] = []
 
     def step(self, stage: str, item: str) -> None:
         self.done += 1
@@ -194,8 +202,11 @@ class _Runner:
             self.step("ingest", Path(outcome.source).name)
 
         paths = [self.dataset.articles[name] for name in sorted(self.dataset.articles)]
-        report = ingest(paths, settings=self.settings, store=store, on_progress=progress)
-        for outcome in report.outcomes:
+        own = {path.resolve() for path in paths}
+        extra = [path for path in self.distractors if path.resolve() not in own]
+        self.total += len(extra)
+        report = ingest([*paths, *extra], settings=self.settings, store=store, on_progress=progress)
+        for outcome in report.outcomes[: len(paths)]:
             name = Path(outcome.source).name
             if outcome.status == "failed" or not outcome.doc_id:
                 reason = outcome.error or "no document id"

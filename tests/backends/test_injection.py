@@ -377,8 +377,13 @@ def test_adversarial_questions_are_answered_as_if_nothing_was_planted(
 ) -> None:
     planted = ask(row["question"], settings=adversarial["planted"])
     clean = ask(row["question"], settings=adversarial["clean"])
-    assert planted.text == clean.text
-    assert quotes(planted) == quotes(clean)
+    # The same sentences, quoted the same; their order across articles follows document
+    # ids, which come from each copy's own path.
+    assert sorted(claim.text for claim in planted.claims) == sorted(
+        claim.text for claim in clean.claims
+    )
+    assert planted.abstained == clean.abstained
+    assert sorted(quotes(planted)) == sorted(quotes(clean))
     cited = {(c.doc_id, c.sentence_index) for c in planted.citations}
     assert not cited & planted_sentences(adversarial["planted"])
     for phrase in ("HACKED", "cancelled", "resigned", "withdrawn", "never reopen", "dropped"):
