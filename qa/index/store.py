@@ -1,15 +1,15 @@
-"""The store: Chroma for chunk vectors, SQLite beside it for everything a citation needs.
+"""The store: SQLite for everything a citation needs, Chroma for chunk vectors.
 
 Layout under ``$QA_HOME``::
 
-    chroma/        Chroma PersistentClient (one collection per qa collection)
     qa.sqlite3     documents (cleaned text, sentence spans), chunks, sentence
-                   vectors, and an FTS5 table that is the BM25 lexical index
+                   vectors, word vectors, and an FTS5 table that is the BM25 index
+    chroma/        Chroma PersistentClient (one collection per qa collection)
 
 SQLite owns the documents, so every citation is resolved against the exact
-stored text; the FTS5 index is updated in the same transaction as the
-document rows, so the lexical index cannot drift from them.  Chroma is written
-first and cleaned up if the SQLite write fails, so no chunk is left orphaned.
+stored text; the FTS5 index is updated in the same transaction as the document
+rows, so the lexical index cannot drift from them.  The schema and its upgrades
+live in :mod:`qa.index.migrations`, the Chroma client in :mod:`qa.index.chroma`.
 
 Crashes and concurrency:
 
@@ -23,9 +23,16 @@ Crashes and concurrency:
   waits (saying so) up to ``QA_LOCK_TIMEOUT`` seconds.  Readers take no lock:
   SQLite runs in WAL mode and each question reads one snapshot, so a reader
   sees the state before or after a document, never half of one.
+* Forgetting a document removes its rows and its vectors together or not at
+  all: the SQLite deletion commits only after Chroma's, and Chroma's is undone
+  if the commit fails.
 
-With ``QA_CHROMA_URL`` the vectors live in a ``chroma run`` server; documents
-and the lexical index stay in the local ``QA_HOME``.
+Team mode (``QA_CHROMA_URL``): the Chroma server holds everything, and the
+SQLite file is a cache of it under ``QA_HOME/team/`` that every command brings
+up to date when it opens the store (:mod:`qa.index.team`).
+
+Every open runs a cheap check (row counts): when chunk vectors are missing it
+warns, and ``qa repair`` or ingesting the same files again rebuilds them.
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -51,123 +59,113 @@ from qa.errors import (
     StoreError,
     UnknownDocumentError,
 )
+from qa.index import migrations
+from qa.index.chroma import BATCH, ChromaIndex, fault_kind, transient_fix
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
 from qa.types import Chunk, Document, DocumentInfo, Sentence
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    collection TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL,
-    text TEXT NOT NULL, sentences TEXT NOT NULL, ingested_at TEXT NOT NULL,
-    PRIMARY KEY (collection, id)
-);
-CREATE INDEX IF NOT EXISTS documents_by_source ON documents (collection, source);
-CREATE TABLE IF NOT EXISTS chunks (
-    collection TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, tokens INTEGER NOT NULL,
-    PRIMARY KEY (collection, id)
-);
-CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (collection, doc_id);
-CREATE TABLE IF NOT EXISTS sentence_vectors (
-    collection TEXT NOT NULL, doc_id TEXT NOT NULL, vectors BLOB NOT NULL,
-    PRIMARY KEY (collection, doc_id)
-);
-CREATE TABLE IF NOT EXISTS word_vectors (
-    collection TEXT NOT NULL, word TEXT NOT NULL, vector BLOB NOT NULL,
-    PRIMARY KEY (collection, word)
-);
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY, embedder TEXT NOT NULL, dimension INTEGER NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5 (
-    text, chunk_id UNINDEXED, collection UNINDEXED, doc_id UNINDEXED,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
+    from qa.index.team import Team
 
-# Version 3 links each chunk to its full-text row (chunks.fts_rowid), so a search restricted
-# to one collection or document, and a delete, find their rows through an index instead of
-# reading the UNINDEXED columns of every row that matches.  (Not chunks.rowid: VACUUM may
-# renumber that; it leaves FTS5's own rowids alone.)
-FTS_LINK = """
-ALTER TABLE chunks ADD COLUMN fts_rowid INTEGER;
-CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
-"""
-SCHEMA_VERSION = 3
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Chroma caps one add() call at a little over 5,000 records.
-CHROMA_BATCH = 5000
+# Kept for callers that batch their own Chroma calls.
+CHROMA_BATCH = BATCH
 # SQLite waits this long for another connection's short write transaction.
 BUSY_TIMEOUT_S = 30.0
+DATABASE = "qa.sqlite3"
 
 log = logging.getLogger("qa")
 
 
+def database_path(settings: Settings) -> Path:
+    """``QA_HOME/qa.sqlite3``, or in team mode the cache of that server's collections."""
+    if not settings.chroma_url:
+        return settings.home / DATABASE
+    url = urlsplit(settings.chroma_url)
+    server = f"{url.hostname or 'server'}-{url.port or (443 if url.scheme == 'https' else 8000)}"
+    return settings.home / "team" / (re.sub(r"[^A-Za-z0-9.-]", "_", server) + ".sqlite3")
+
+
+def sqlite_error(path: Path, action: str, error: BaseException) -> StoreError:
+    """A failed SQLite operation as one line: a transient fault says what to free or
+    change; damage says so, and never suggests starting again."""
+    detail = (
+        str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    )
+    kind = fault_kind(error)
+    if kind == "damaged":
+        return StoreError(
+            f"{path} is damaged ({action}: {detail})",
+            fix="run qa check to see what is wrong, then qa repair: it keeps the damaged "
+            "file beside the new one and recovers every document it can read",
+        )
+    return StoreError(f"cannot {action} {path}: {detail}", fix=transient_fix(kind, path.parent))
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (or create) the SQLite file at ``path`` at the current schema version."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the store folder {path.parent}: {error.strerror or error}",
+            fix="set QA_HOME to a folder this user can write",
+        ) from None
+    db: sqlite3.Connection | None = None
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        found = migrations.version(db)
+        if found > migrations.SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer qa (schema {found}, this qa knows "
+                f"{migrations.SCHEMA_VERSION})",
+                fix="upgrade qa (pip install -U qa); the store is left as it is",
+            )
+        if found < migrations.SCHEMA_VERSION:
+            migrations.upgrade(db)
+        # WAL: readers keep reading their snapshot while a writer commits.
+        db.execute("PRAGMA journal_mode = WAL")
+    except QAError:
+        if db is not None:
+            db.close()
+        raise
+    except (OSError, sqlite3.Error) as error:
+        if db is not None:
+            db.close()
+        raise sqlite_error(path, "open", error) from None
+    return db
+
+
 class Store:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, *, sync: bool = True
+    ) -> None:
         self.settings = settings
         self.collection_name = settings.collection
         self._embedder = embedder
-        self._client: ClientAPI | None = None
+        self.chroma = ChromaIndex(settings)
         self._collection: Collection | None = None
+        self._vectors_checked = False
+        self.path = database_path(settings)
         self._lock = FileLock(settings.home / "write.lock")
-        try:
-            settings.home.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(settings.home / "qa.sqlite3", timeout=BUSY_TIMEOUT_S)
-            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                self._upgrade()
-            # WAL: readers keep reading their snapshot while a writer commits.
-            self.db.execute("PRAGMA journal_mode = WAL")
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(
-                f"cannot open the store in {settings.home}: {error}",
-                fix="set QA_HOME to a writable folder",
-            ) from None
+        self.db = open_database(self.path)
+        self.team: Team | None = None
+        if settings.chroma_url:
+            from qa.index.team import Team
 
-    def _upgrade(self) -> None:
-        """Create the tables, or bring an older store up to ``SCHEMA_VERSION``.
-
-        One immediate transaction, with the version read again inside it, so two
-        processes opening an old store at once upgrade it once."""
-        previous = self.db.isolation_level
-        self.db.isolation_level = None
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
-                self._run_script(SCHEMA)
-                columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
-                if "fts_rowid" not in columns:
-                    self._run_script(FTS_LINK)
-                    self._link_fts_rows()
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self.db.isolation_level = previous
-
-    def _run_script(self, script: str) -> None:
-        # Statement by statement: executescript() would commit the open transaction first.
-        for statement in script.split(";"):
-            if statement.strip():
-                self.db.execute(statement)
-
-    def _link_fts_rows(self) -> None:
-        """Fill chunks.fts_rowid in a store written before version 3: one pass over the
-        full-text rows, then one indexed update per chunk."""
-        links = self.db.execute("SELECT rowid, collection, chunk_id FROM chunk_text").fetchall()
-        if links:
-            log.info("linking %d chunks to their full-text rows (once, for schema 3)", len(links))
-        self.db.executemany(
-            "UPDATE chunks SET fts_rowid = ? WHERE collection = ? AND id = ?", links
-        )
+            self.team = Team(self)
+            if sync:
+                try:
+                    self.team.sync()
+                except BaseException:
+                    self.close()
+                    raise
+        elif not self.chroma.exists() and self._has_chunks():
+            # The folder is gone (the cheap check of commands that never open Chroma).
+            self._vectors_checked = True
+            self._warn_missing(self.count_chunks(), self.count_chunks())
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
@@ -188,6 +186,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        self.chroma.close()
+        self._collection = None
         if self._lock.is_locked:
             self._lock.release(force=True)
 
@@ -229,92 +229,104 @@ class Store:
         finally:
             self.db.rollback()
 
+    @contextmanager
+    def transaction(self, action: str) -> Iterator[None]:
+        """One SQLite transaction; a failure becomes a StoreError that names the fault."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.Error as error:
+            raise sqlite_error(self.path, action, error) from None
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = MiniLMEmbedder()
         return self._embedder
 
-    # -- Chroma ---------------------------------------------------------------
-
-    def _chroma(self) -> ClientAPI:
-        if self._client is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            chroma_settings = ChromaSettings(anonymized_telemetry=False)
-            if self.settings.chroma_url:
-                url = urlparse(self.settings.chroma_url)
-                with self._chroma_errors("connect"):
-                    self._client = chromadb.HttpClient(
-                        host=url.hostname or "127.0.0.1",
-                        port=url.port or (443 if url.scheme == "https" else 8000),
-                        ssl=url.scheme == "https",
-                        settings=chroma_settings,
-                    )
-            else:
-                path = self.settings.home / "chroma"
-                with self._chroma_errors("open"):
-                    self._client = chromadb.PersistentClient(
-                        path=str(path), settings=chroma_settings
-                    )
-        return self._client
-
-    @contextmanager
-    def _chroma_errors(self, action: str) -> Iterator[None]:
-        """A failing Chroma operation becomes one StoreError naming the server or folder."""
-        try:
-            yield
-        except QAError:
-            raise
-        except Exception as error:  # Chroma and httpx raise many types for "down" and "broken".
-            raise self._chroma_error(action, error) from None
-
-    def _chroma_error(self, action: str, error: Exception) -> StoreError:
-        if self.settings.chroma_url:
-            return StoreError(
-                f"cannot reach Chroma at {self.settings.chroma_url} "
-                f"({action}: {_first_line(error)})",
-                fix="start it with: chroma run --path DIR --host 127.0.0.1 --port PORT, "
-                "or fix --chroma-url / QA_CHROMA_URL",
-            )
-        return StoreError(
-            f"Chroma failed ({action}) in {self.settings.home / 'chroma'}: {_first_line(error)}",
-            fix="check QA_HOME; qa forget --all and ingest again if the folder is damaged",
-        )
+    # -- the vectors (Chroma) -------------------------------------------------
 
     def _vectors(self, create: bool) -> Collection | None:
-        """The Chroma collection, checked to be built with our embedder."""
+        """The Chroma collection of chunk vectors, checked to be built with our embedder.
+
+        The first time, the number of vectors is compared with the number of chunks,
+        and missing vectors are reported (the cheap check every command runs)."""
         if self._collection is not None:
             return self._collection
         self._check_embedder(create)
-        client = self._chroma()
+        if not self._vectors_checked:
+            # Before a missing collection is created empty: "none" must still warn.
+            existing = self.chroma.collection(self.collection_name, create=False)
+            self._check_vector_count(existing)
+        if create and self.team is not None:
+            # The collection's change log exists before any of its vectors.
+            self.team.ensure()
         metadata: dict[str, str | int] = {
             "embedder": self.embedder.name,
             "dimension": self.embedder.dimension,
             "hnsw:space": "cosine",
         }
-        if create:
-            with self._chroma_errors("open collection"):
-                collection = client.get_or_create_collection(
-                    self.collection_name, metadata=metadata, embedding_function=None
-                )
-        else:
-            try:
-                collection = client.get_collection(self.collection_name, embedding_function=None)
-            except Exception as error:  # Chroma raises several types for "missing" and "down".
-                if "does not exist" in str(error).lower():
-                    return None
-                raise self._chroma_error("open collection", error) from None
+        collection = self.chroma.collection(self.collection_name, create=create, metadata=metadata)
+        if collection is None:
+            return None
         stored = collection.metadata or {}
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
                 f"collection {self.collection_name!r} was built with embedder "
                 f"{stored.get('embedder')!r}, not {self.embedder.name!r}",
-                fix="use a new --collection, or qa forget --all and ingest again",
+                fix="use a new --collection for this embedder (the old one keeps its documents)",
             )
         self._collection = collection
         return collection
+
+    def _check_vector_count(self, collection: Collection | None) -> None:
+        self._vectors_checked = True
+        chunks = self.count_chunks()
+        if not chunks:
+            return
+        if collection is None:
+            vectors = 0
+        else:
+            with self.chroma.errors("count"):
+                vectors = collection.count()
+        if vectors < chunks:
+            self._warn_missing(chunks - vectors, chunks)
+
+    def _warn_missing(self, missing: int, chunks: int) -> None:
+        log.warning(
+            "warning: %d of %d chunk vectors of collection %r are missing from %s; answers "
+            "rank those chunks by keywords alone. Run qa repair (or ingest the same files "
+            "again) to rebuild them from the stored text; no document is lost",
+            missing,
+            chunks,
+            self.collection_name,
+            self.chroma.where,
+        )
+
+    def missing_vector_count(self) -> int:
+        """How many chunks lack a vector, by counts (0 when there are as many vectors)."""
+        collection = self._vectors(create=False)
+        chunks = self.count_chunks()
+        if collection is None:
+            return chunks
+        with self.chroma.errors("count"):
+            return max(0, chunks - collection.count())
+
+    def vector_ids(self, doc_id: str | None = None) -> set[str]:
+        """The ids of the chunk vectors Chroma holds (of one document, or all)."""
+        collection = self._vectors(create=False)
+        if collection is None:
+            return set()
+        found: set[str] = set()
+        where: Any = {"doc_id": doc_id} if doc_id else None
+        offset = 0
+        while True:
+            with self.chroma.errors("list vectors"):
+                page = collection.get(where=where, include=[], limit=BATCH, offset=offset)
+            found.update(page["ids"])
+            if len(page["ids"]) < BATCH:
+                return found
+            offset += BATCH
 
     def _check_embedder(self, create: bool) -> None:
         row = self.db.execute(
@@ -322,9 +334,9 @@ class Store:
         ).fetchone()
         if row is None:
             if create:
-                with self.db:
+                with self.transaction("write"):
                     self.db.execute(
-                        "INSERT INTO collections VALUES (?, ?, ?)",
+                        "INSERT OR IGNORE INTO collections VALUES (?, ?, ?)",
                         (self.collection_name, self.embedder.name, self.embedder.dimension),
                     )
             return
@@ -350,12 +362,17 @@ class Store:
     ) -> None:
         """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
 
-        ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``)."""
+        ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``).
+        In team mode the document's record is published to the server first (the
+        server is the truth), then written to the local cache."""
         collection = self._vectors(create=True)
         assert collection is not None
         ids = [chunk.id for chunk in chunks]
         if not vectors_added:
             self.add_vectors([(document, chunks, chunk_vectors)])
+        published = None
+        if self.team is not None:
+            published = self.team.publish(document, chunks, sentence_vectors, replaces)
         try:
             with self.db:
                 # Only ids that are really there: deleting nothing still costs queries.
@@ -363,13 +380,17 @@ class Store:
                 for old_id in set(stale):
                     self._delete_rows(old_id)
                 self._insert_rows(document, chunks, sentence_vectors)
+                if self.team is not None and published is not None:
+                    self.team.note_published(document.id, published, replaces)
         except sqlite3.Error as error:
-            with self._chroma_errors("clean up vectors"):
-                collection.delete(ids=ids)
-            raise StoreError(f"cannot write document {document.id}: {error}") from None
-        for old_id in replaces:
-            if old_id != document.id:
-                self._delete_vectors(old_id)
+            if self.team is None:
+                with self.chroma.errors("clean up vectors"):
+                    collection.delete(ids=ids)
+            raise sqlite_error(self.path, f"write document {document.id} to", error) from None
+        if self.team is None:
+            for old_id in replaces:
+                if old_id != document.id:
+                    self._delete_vectors(old_id)
 
     def add_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors]]) -> None:
         """Write the chunk vectors of several documents in as few Chroma calls as it allows.
@@ -378,7 +399,7 @@ class Store:
         ingest writes a batch of documents' vectors at once, then commits each document
         with ``add_document(..., vectors_added=True)``.  Vectors are invisible until
         SQLite knows their chunk; a writer killed in between leaves orphans that the
-        next writer sweeps."""
+        next writer sweeps.  ``at`` (seconds) tells a sweep in team mode how old they are."""
         collection = self._vectors(create=True)
         assert collection is not None
         records = [
@@ -386,22 +407,30 @@ class Store:
             for document, chunks, vectors in documents
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        for begin in range(0, len(records), CHROMA_BATCH):
-            part = records[begin : begin + CHROMA_BATCH]
-            with self._chroma_errors("add vectors"):
+        written_at = int(datetime.now(UTC).timestamp())
+        for begin in range(0, len(records), BATCH):
+            part = records[begin : begin + BATCH]
+            with self.chroma.errors("add vectors"):
                 collection.upsert(
                     ids=[chunk.id for chunk, _, _ in part],
                     embeddings=np.stack([vector for _, _, vector in part]),
                     documents=[chunk.text for chunk, _, _ in part],
                     metadatas=[
-                        {"doc_id": chunk.doc_id, "index": chunk.index, "title": title}
+                        {
+                            "doc_id": chunk.doc_id,
+                            "index": chunk.index,
+                            "title": title,
+                            "at": written_at,
+                        }
                         for chunk, title, _ in part
                     ],
                 )
 
     def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
         """Add lower-case words and their vectors to the collection's vocabulary."""
-        with self.db:
+        if self.team is not None:
+            self.team.add_words(words, vectors)
+        with self.transaction("write the vocabulary to"):
             self.db.executemany(
                 "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
                 [
@@ -425,12 +454,7 @@ class Store:
                 document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
             ),
         )
-        # Explicit full-text rowids, recorded beside each chunk; the writer lock and this
-        # transaction keep another writer from taking the same numbers.
-        last = max(
-            self.db.execute("SELECT MAX(fts_rowid) FROM chunks").fetchone()[0] or 0,
-            self.db.execute("SELECT MAX(rowid) FROM chunk_text").fetchone()[0] or 0,
-        )
+        first = self._next_fts_rowid()
         self.db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -444,25 +468,12 @@ class Store:
                     chunk.start,
                     chunk.end,
                     chunk.token_count,
-                    last + 1 + n,
+                    first + n,
                 )
                 for n, chunk in enumerate(chunks)
             ],
         )
-        self.db.executemany(
-            "INSERT INTO chunk_text (rowid, text, chunk_id, collection, doc_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [
-                (
-                    last + 1 + n,
-                    _lexical_text(document, chunk),
-                    chunk.id,
-                    self.collection_name,
-                    chunk.doc_id,
-                )
-                for n, chunk in enumerate(chunks)
-            ],
-        )
+        self._insert_fts_rows(document, chunks, first)
         self.db.execute(
             "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
             (
@@ -472,49 +483,135 @@ class Store:
             ),
         )
 
+    def _next_fts_rowid(self) -> int:
+        """The first free full-text rowid.  Explicit rowids, recorded beside each chunk; the
+        writer lock and the open transaction keep another writer from taking the same ones."""
+        last = max(
+            self.db.execute("SELECT MAX(fts_rowid) FROM chunks").fetchone()[0] or 0,
+            self.db.execute("SELECT MAX(rowid) FROM chunk_text").fetchone()[0] or 0,
+        )
+        return int(last) + 1
+
+    def _insert_fts_rows(self, document: Document, chunks: Sequence[Chunk], first: int) -> None:
+        self.db.executemany(
+            "INSERT INTO chunk_text (rowid, text, chunk_id, collection, doc_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    first + n,
+                    _lexical_text(document, chunk),
+                    chunk.id,
+                    self.collection_name,
+                    chunk.doc_id,
+                )
+                for n, chunk in enumerate(chunks)
+            ],
+        )
+
+    def rebuild_fts_rows(self, doc_id: str) -> int:
+        """Write a document's full-text rows again from its stored chunks (``qa repair``);
+        returns how many.  Call inside a transaction."""
+        document = self.get_document(doc_id)
+        chunks = self.document_chunks(doc_id)
+        self.db.execute(
+            "DELETE FROM chunk_text WHERE rowid IN "
+            "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
+            (self.collection_name, doc_id),
+        )
+        # Rows of this document a broken link left behind, found by their own columns.
+        self.db.execute(
+            "DELETE FROM chunk_text WHERE rowid IN (SELECT rowid FROM chunk_text "
+            "WHERE collection = ? AND doc_id = ?)",
+            (self.collection_name, doc_id),
+        )
+        first = self._next_fts_rowid()
+        self._insert_fts_rows(document, chunks, first)
+        self.db.executemany(
+            "UPDATE chunks SET fts_rowid = ? WHERE collection = ? AND id = ?",
+            [(first + n, self.collection_name, chunk.id) for n, chunk in enumerate(chunks)],
+        )
+        return len(chunks)
+
     def remove_document(self, doc_id: str) -> int:
-        """Delete a document from both indexes; returns the number of chunks removed."""
+        """Delete a document from both indexes, together or not at all; returns the number
+        of chunks removed."""
         row = self._one("SELECT COUNT(*) FROM chunks WHERE collection = ? AND doc_id = ?", doc_id)
-        # SQLite first: once it commits the document is gone, whatever happens to Chroma next.
-        with self.db:
-            self._delete_rows(doc_id)
-        self._delete_vectors(doc_id)
-        return int(row[0]) if row else 0
+        removed = int(row[0]) if row else 0
+        if self.team is not None:
+            # The server first: it is the truth, and once its record is gone the document
+            # is gone for every teammate; the cache follows.
+            entry = self.team.unpublish(doc_id)
+            with self.transaction(f"forget document {doc_id} in"):
+                self._delete_rows(doc_id)
+                self.team.note_removed(doc_id, entry)
+            return removed
+        collection = self._vectors(create=False)
+        saved = self._saved_vectors(collection, doc_id)
+        try:
+            with self.db:
+                self._delete_rows(doc_id)
+                # Inside the open transaction: if Chroma fails, the rows come back.
+                if collection is not None:
+                    with self.chroma.errors("delete vectors"):
+                        collection.delete(where={"doc_id": doc_id})
+        except sqlite3.Error as error:
+            # The commit failed after Chroma's delete: put the vectors back.
+            if collection is not None and saved is not None and saved["ids"]:
+                with self.chroma.errors("restore vectors"):
+                    collection.upsert(
+                        ids=saved["ids"],
+                        embeddings=saved["embeddings"],
+                        documents=saved["documents"],
+                        metadatas=saved["metadatas"],
+                    )
+            raise sqlite_error(self.path, f"forget document {doc_id} in", error) from None
+        return removed
+
+    def _saved_vectors(self, collection: Collection | None, doc_id: str) -> Any:
+        if collection is None:
+            return None
+        with self.chroma.errors("read vectors"):
+            return collection.get(
+                where={"doc_id": doc_id}, include=["embeddings", "documents", "metadatas"]
+            )
 
     def _delete_vectors(self, doc_id: str) -> None:
         collection = self._vectors(create=False)
         if collection is not None:
             # By metadata, so chunks from an interrupted write go as well.
-            with self._chroma_errors("delete vectors"):
+            with self.chroma.errors("delete vectors"):
                 collection.delete(where={"doc_id": doc_id})
 
-    def sweep_orphans(self) -> int:
-        """Delete vectors whose chunk SQLite does not know (left by a killed writer)."""
-        collection = self._vectors(create=False)
-        if collection is None:
-            return 0
-        with self._chroma_errors("count"):
-            if collection.count() == self.count_chunks():
-                return 0
+    def orphan_vector_ids(self) -> list[str]:
+        """Vectors whose chunk SQLite does not know."""
         known = {
             row[0]
             for row in self.db.execute(
                 "SELECT id FROM chunks WHERE collection = ?", (self.collection_name,)
             )
         }
-        orphans: list[str] = []
-        offset = 0
-        while True:
-            with self._chroma_errors("list vectors"):
-                page = collection.get(include=[], limit=CHROMA_BATCH, offset=offset)
-            orphans.extend(chunk_id for chunk_id in page["ids"] if chunk_id not in known)
-            if len(page["ids"]) < CHROMA_BATCH:
-                break
-            offset += CHROMA_BATCH
-        for begin in range(0, len(orphans), CHROMA_BATCH):
-            batch = orphans[begin : begin + CHROMA_BATCH]
-            with self._chroma_errors("delete vectors"):
-                collection.delete(ids=batch)
+        return sorted(self.vector_ids() - known)
+
+    def delete_vectors(self, ids: Sequence[str]) -> None:
+        collection = self._vectors(create=False)
+        if collection is None:
+            return
+        for begin in range(0, len(ids), BATCH):
+            with self.chroma.errors("delete vectors"):
+                collection.delete(ids=list(ids[begin : begin + BATCH]))
+
+    def sweep_orphans(self) -> int:
+        """Delete vectors whose chunk SQLite does not know (left by a killed writer)."""
+        if self.team is not None:
+            return self.team.sweep_orphans()
+        collection = self._vectors(create=False)
+        if collection is None:
+            return 0
+        with self.chroma.errors("count"):
+            if collection.count() == self.count_chunks():
+                return 0
+        orphans = self.orphan_vector_ids()
+        self.delete_vectors(orphans)
         if orphans:
             log.warning("removed %d vectors left by an interrupted write", len(orphans))
         return len(orphans)
@@ -531,29 +628,30 @@ class Store:
             column = "id" if table == "documents" else "doc_id"
             self.db.execute(f"DELETE FROM {table} WHERE collection = ? AND {column} = ?", key)
 
+    def _delete_collection_rows(self) -> None:
+        self.db.execute(
+            "DELETE FROM chunk_text WHERE rowid IN "
+            "(SELECT fts_rowid FROM chunks WHERE collection = ?)",
+            (self.collection_name,),
+        )
+        for table in ("documents", "chunks", "sentence_vectors", "word_vectors"):
+            self.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,))
+        self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
+
     def drop_collection(self) -> None:
-        """Remove the whole collection from SQLite, then from Chroma."""
-        with self.db:
-            self.db.execute(
-                "DELETE FROM chunk_text WHERE rowid IN "
-                "(SELECT fts_rowid FROM chunks WHERE collection = ?)",
-                (self.collection_name,),
-            )
-            for table in ("documents", "chunks", "sentence_vectors"):
-                self.db.execute(
-                    f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
-                )
-            self.db.execute(
-                "DELETE FROM word_vectors WHERE collection = ?", (self.collection_name,)
-            )
-            self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
-        client = self._chroma()
+        """Remove the whole collection: Chroma's collection is deleted inside the open SQLite
+        transaction, so a failure of either leaves the documents in place."""
         self._collection = None
-        try:
-            client.delete_collection(self.collection_name)
-        except Exception as error:  # Chroma raises different types when it is missing.
-            if "does not exist" not in str(error).lower():
-                raise self._chroma_error("delete collection", error) from None
+        if self.team is not None:
+            self.team.drop()
+            with self.transaction("forget the collection in"):
+                self._delete_collection_rows()
+                self.team.forget_state()
+            return
+        with self.transaction("forget the collection in"):
+            self._delete_collection_rows()
+            if self.chroma.exists():
+                self.chroma.delete_collection(self.collection_name)
 
     # -- reading --------------------------------------------------------------
 
@@ -612,7 +710,6 @@ class Store:
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         found: dict[str, Chunk] = {}
-        texts: dict[str, str] = {}
         for chunk_id in chunk_ids:
             row = self._one(
                 "SELECT c.doc_id, c.idx, c.first_sentence, c.last_sentence, c.start, c.end, "
@@ -624,9 +721,21 @@ class Store:
             if row is None:
                 continue
             doc_id, index, first, last, start, end, tokens, text = row
-            texts[doc_id] = text
             found[chunk_id] = Chunk(doc_id, index, first, last, start, end, text[start:end], tokens)
         return found
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in order, with their text."""
+        text = self.get_document(doc_id).text
+        rows = self.db.execute(
+            "SELECT idx, first_sentence, last_sentence, start, end, tokens FROM chunks "
+            "WHERE collection = ? AND doc_id = ? ORDER BY idx",
+            (self.collection_name, doc_id),
+        ).fetchall()
+        return [
+            Chunk(doc_id, index, first, last, start, end, text[start:end], tokens)
+            for index, first, last, start, end, tokens in rows
+        ]
 
     def sentence_vectors(self, doc_id: str) -> Vectors:
         row = self._one(
@@ -684,11 +793,14 @@ class Store:
         row = self._one("SELECT COUNT(*) FROM chunks WHERE collection = ?")
         return int(row[0]) if row else 0
 
+    def _has_chunks(self) -> bool:
+        return self._one("SELECT 1 FROM chunks WHERE collection = ? LIMIT 1") is not None
+
     def count_vectors(self) -> int:
         collection = self._vectors(create=False)
         if collection is None:
             return 0
-        with self._chroma_errors("count"):
+        with self.chroma.errors("count"):
             return collection.count()
 
     def require_documents(self) -> None:
@@ -707,7 +819,7 @@ class Store:
         if collection is None:
             return []
         where: Any = {"doc_id": doc_id} if doc_id else None
-        with self._chroma_errors("search"):
+        with self.chroma.errors("search"):
             result = collection.query(
                 query_embeddings=[vector.tolist()],
                 n_results=k,
@@ -784,10 +896,6 @@ def _lexical_text(document: Document, chunk: Chunk) -> str:
 
 def _blob(vectors: Vectors) -> bytes:
     return np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _like_prefix(prefix: str) -> str:

@@ -1,0 +1,588 @@
+"""Team mode: a whole collection lives on one Chroma server; each ``QA_HOME`` keeps a cache.
+
+With ``QA_CHROMA_URL`` the server is the source of truth.  For a qa collection
+``NAME`` it holds four Chroma collections::
+
+    NAME            chunk vectors (ids DOC:N; metadata doc_id, index, title, at)
+    NAME--qa-docs   each document's record: its cleaned text, metadata, sentence and
+                    chunk spans and sentence vectors, as JSON cut into pieces of at most
+                    RECORD_PIECE characters (ids DOC/REV/PART)
+    NAME--qa-words  the vocabulary's word vectors (id: the word)
+    NAME--qa-log    the change log: one entry (TIME-RANDOM, metadata doc_id) per change
+
+The local SQLite file (``QA_HOME/team/HOST-PORT.sqlite3``) is a cache rebuilt from
+these: documents, chunks, FTS5 rows, sentence and word vectors.  Every command
+that opens the store syncs it first (:meth:`Team.sync`): when the log has as many
+entries as the cache has applied, two requests (the log, its count) are all it
+costs; otherwise only the documents the new entries name are fetched again.
+
+Writers, on any machine:
+
+* A document is published by writing its chunk vectors, its vocabulary, a log
+  entry naming it, then its record in one request.  The record is the commit
+  point: a reader shows a document only when every piece of one revision of its
+  record is there, and ignores vectors of documents without one.
+* Two writers ingesting the same text write the same ids (content hashes), so
+  nothing is duplicated.  Their records differ only in ``ingested_at``; each is
+  a separate revision (its hash is in the ids, so pieces never mix), every
+  reader picks the newest complete one, and each writer, after its upsert,
+  deletes every revision older than the newest: the later of the two sees both
+  and leaves one.
+* ``forget`` logs the change, deletes the record (the document is gone for
+  everyone from then on), then its vectors.  Vectors left by a writer that died
+  before its record are swept once older than ``ORPHAN_GRACE_S``.
+* A writer logs a change just before making it, so a reader could read the entry
+  a moment before the change lands: entries are checked again at every sync
+  until ``SETTLE_S`` after the reader first saw them.
+* ``forget --all`` deletes the log first: a collection without a log does not
+  exist, and readers empty their cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.errors import EmbedderMismatchError, StoreError
+from qa.index.chroma import BATCH
+from qa.index.embed import Vectors
+from qa.text.words import vocabulary
+from qa.types import Chunk, Document, Sentence
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+    from qa.index.store import Store
+
+log = logging.getLogger("qa")
+
+# Chroma Cloud refuses documents over 16 KiB; a local server takes far more, but a record cut
+# to this size fits both.  Records are ASCII JSON, so characters are bytes.
+RECORD_PIECE = 16_000
+# A reader checks a log entry's document again at every sync until this long after it first
+# saw the entry: a writer logs a change and makes it within one request of each other.
+SETTLE_S = 120.0
+# Vectors whose document has no record are removed only when older than this: a writer
+# writes vectors first and the record a few seconds later.
+ORPHAN_GRACE_S = 900.0
+# Documents fetched per request while syncing.
+SYNC_BATCH = 64
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Published:
+    rev: str
+    entries: list[str]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A document as the server holds it."""
+
+    document: Document
+    chunks: list[Chunk]
+    sentence_vectors: Vectors
+
+
+def encode(
+    document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors, embedder: str
+) -> str:
+    """The record as ASCII JSON.  Every field of :class:`Document` is kept, so metadata a
+    later qa adds to documents travels without a change here."""
+    fields = {
+        field.name: getattr(document, field.name)
+        for field in dataclasses.fields(Document)
+        if field.name != "sentences"
+    }
+    vectors = np.ascontiguousarray(sentence_vectors, dtype=np.float32)
+    return json.dumps(
+        {
+            "version": RECORD_VERSION,
+            "embedder": embedder,
+            "document": fields,
+            "sentences": [[s.start, s.end] for s in document.sentences],
+            "chunks": [
+                [c.index, c.first_sentence, c.last_sentence, c.start, c.end, c.token_count]
+                for c in chunks
+            ],
+            "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+            "sentence_vectors": base64.b64encode(vectors.tobytes()).decode("ascii"),
+        },
+        sort_keys=True,
+    )
+
+
+def decode(text: str) -> Record:
+    payload = json.loads(text)
+    fields = {
+        name: value
+        for name, value in payload["document"].items()
+        if name in {field.name for field in dataclasses.fields(Document)}
+    }
+    body = fields["text"]
+    sentences = tuple(
+        Sentence(index, start, end, body[start:end])
+        for index, (start, end) in enumerate(payload["sentences"])
+    )
+    document = Document(**{**fields, "sentences": sentences})
+    chunks = [
+        Chunk(document.id, index, first, last, start, end, body[start:end], tokens)
+        for index, first, last, start, end, tokens in payload["chunks"]
+    ]
+    raw = base64.b64decode(payload["sentence_vectors"])
+    dimension = int(payload["dimension"]) or 1
+    vectors = np.frombuffer(raw, dtype=np.float32).reshape(-1, dimension)
+    return Record(document, chunks, vectors)
+
+
+def revision(text: str) -> str:
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def pieces(text: str) -> list[str]:
+    return [text[begin : begin + RECORD_PIECE] for begin in range(0, len(text), RECORD_PIECE)] or [
+        ""
+    ]
+
+
+def current_records(result: Any) -> dict[str, tuple[str, str]]:
+    """From the pieces a ``get`` returned: each document's newest complete revision, as
+    (rev, JSON text).  A revision with a piece missing, or whose text does not hash to its
+    name, is not a record (a writer is still at it, or died)."""
+    parts: dict[tuple[str, str], dict[int, str]] = {}
+    meta: dict[tuple[str, str], tuple[int, str]] = {}
+    for text, metadata in zip(result["documents"] or [], result["metadatas"] or [], strict=True):
+        key = (str(metadata["doc_id"]), str(metadata["rev"]))
+        parts.setdefault(key, {})[int(metadata["part"])] = text or ""
+        meta[key] = (int(metadata["parts"]), str(metadata.get("at", "")))
+    best: dict[str, tuple[tuple[str, str], str]] = {}
+    for key, found in parts.items():
+        total, written = meta[key]
+        if set(found) != set(range(total)):
+            continue
+        text = "".join(found[n] for n in range(total))
+        if revision(text) != key[1]:
+            log.warning("document %s: record %s does not match its hash; ignored", *key)
+            continue
+        order = (written, key[1])
+        if key[0] not in best or order > best[key[0]][0]:
+            best[key[0]] = (order, text)
+    return {doc_id: (order[1], text) for doc_id, (order, text) in best.items()}
+
+
+def _where_docs(doc_ids: Sequence[str]) -> dict[str, Any]:
+    if len(doc_ids) == 1:
+        return {"doc_id": doc_ids[0]}
+    return {"doc_id": {"$in": list(doc_ids)}}
+
+
+def _placeholders(count: int) -> Vectors:
+    """Records and log entries need an embedding in Chroma; they are never searched."""
+    return np.ones((count, 1), dtype=np.float32)
+
+
+def _entry_id() -> str:
+    # Time first, so entries sort roughly by when they were written; random, so two
+    # writers never collide.
+    return f"{time.time_ns():020d}-{secrets.token_hex(6)}"
+
+
+class Team:
+    """The server side of one store in team mode, and the sync of its local cache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.name = store.collection_name
+        self.chroma = store.chroma
+        self._collections: dict[str, Collection] = {}
+
+    def collection_name(self, kind: str) -> str:
+        return f"{self.name}--qa-{kind}"
+
+    def _collection(self, kind: str, *, create: bool) -> Collection | None:
+        if kind in self._collections:
+            return self._collections[kind]
+        if create and kind == "log":
+            self._clear_remnants()
+        found = self.chroma.collection(self.collection_name(kind), create=create)
+        if found is not None:
+            self._collections[kind] = found
+        return found
+
+    def _clear_remnants(self) -> None:
+        """A collection exists when its log does.  Records and words without a log were left
+        by a ``forget --all`` that stopped part-way: they go before a new log starts, so
+        they cannot come back."""
+        if self.chroma.collection(self.collection_name("log"), create=False) is not None:
+            return
+        for kind in ("docs", "words"):
+            if self.chroma.delete_collection(self.collection_name(kind)):
+                log.warning("removed %s left by an interrupted forget --all", kind)
+
+    def ensure(self) -> None:
+        """Create the collection's log (before any vector of it is written)."""
+        self._collection("log", create=True)
+
+    # -- writing --------------------------------------------------------------
+
+    def _log(self, doc_ids: Sequence[str]) -> list[str]:
+        entries = [_entry_id() for _ in doc_ids]
+        log_collection = self._collection("log", create=True)
+        assert log_collection is not None
+        with self.chroma.errors("write the change log"):
+            log_collection.add(
+                ids=entries,
+                embeddings=_placeholders(len(entries)),
+                metadatas=[{"doc_id": doc_id} for doc_id in doc_ids],
+            )
+        return entries
+
+    def publish(
+        self,
+        document: Document,
+        chunks: Sequence[Chunk],
+        sentence_vectors: Vectors,
+        replaces: Sequence[str],
+    ) -> Published:
+        """Put the document's record on the server (its vectors and words are there already)
+        and remove the documents it replaces."""
+        text = encode(document, chunks, sentence_vectors, self.store.embedder.name)
+        rev = revision(text)
+        parts = pieces(text)
+        written = document.ingested_at or ""
+        old = [doc_id for doc_id in dict.fromkeys(replaces) if doc_id != document.id]
+        entries = self._log([document.id, *old])
+        docs = self._collection("docs", create=True)
+        assert docs is not None
+        with self.chroma.errors("publish document"):
+            docs.upsert(
+                ids=[f"{document.id}/{rev}/{n}" for n in range(len(parts))],
+                documents=parts,
+                embeddings=_placeholders(len(parts)),
+                metadatas=[
+                    {
+                        "doc_id": document.id,
+                        "rev": rev,
+                        "part": n,
+                        "parts": len(parts),
+                        "at": written,
+                    }
+                    for n in range(len(parts))
+                ],
+            )
+        for doc_id in old:
+            self._delete_record(doc_id)
+            self._delete_vectors(doc_id)
+        self._drop_older_revisions(document.id)
+        return Published(rev, entries)
+
+    def _drop_older_revisions(self, doc_id: str) -> None:
+        """Delete every revision of the document's record older than the newest complete
+        one (this writer's own, if another writer's is newer).  Each writer does this after
+        its upsert, so the last of two racing writers sees both and leaves one."""
+        docs = self._collection("docs", create=True)
+        assert docs is not None
+        with self.chroma.errors("read records"):
+            found = docs.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        newest = current_records(found).get(doc_id)
+        if newest is None:
+            return
+        metadatas = found["metadatas"] or []
+        order = {str(m["rev"]): (str(m.get("at", "")), str(m["rev"])) for m in metadatas}
+        best = order[newest[0]]
+        older = [
+            record_id
+            for record_id, metadata in zip(found["ids"], metadatas, strict=True)
+            if order[str(metadata["rev"])] < best
+        ]
+        if older:
+            with self.chroma.errors("delete old records"):
+                docs.delete(ids=older)
+
+    def _delete_record(self, doc_id: str) -> None:
+        docs = self._collection("docs", create=False)
+        if docs is not None:
+            with self.chroma.errors("delete record"):
+                docs.delete(where={"doc_id": doc_id})
+
+    def _delete_vectors(self, doc_id: str) -> None:
+        try:
+            self.store._delete_vectors(doc_id)
+        except StoreError as error:
+            # The record is gone, so the document is gone for everyone; the vectors are
+            # invisible without it, and the next writer's sweep removes them.
+            log.warning("the vectors of %s stay on the server for now: %s", doc_id, error.what)
+
+    def note_published(self, doc_id: str, published: Published, replaces: Sequence[str]) -> None:
+        """Record in the cache (inside its open transaction) what this writer published."""
+        db, name = self.store.db, self.name
+        db.execute(
+            "INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)",
+            (name, doc_id, published.rev),
+        )
+        for old in replaces:
+            if old != doc_id:
+                db.execute(
+                    "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?", (name, old)
+                )
+        owners = [doc_id, *[old for old in dict.fromkeys(replaces) if old != doc_id]]
+        self._note_entries(dict(zip(published.entries, owners, strict=True)), seen=0.0)
+
+    def unpublish(self, doc_id: str) -> str:
+        """Remove a document from the server: log, record (the commit point), vectors."""
+        (entry,) = self._log([doc_id])
+        self._delete_record(doc_id)
+        self._delete_vectors(doc_id)
+        return entry
+
+    def note_removed(self, doc_id: str, entry: str) -> None:
+        self.store.db.execute(
+            "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?", (self.name, doc_id)
+        )
+        self._note_entries({entry: doc_id}, seen=0.0)
+
+    def _note_entries(self, entries: dict[str, str], *, seen: float) -> None:
+        self.store.db.executemany(
+            "INSERT OR IGNORE INTO server_log VALUES (?, ?, ?, ?)",
+            [(self.name, entry, doc_id, seen) for entry, doc_id in entries.items()],
+        )
+
+    def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
+        words_collection = self._collection("words", create=True)
+        assert words_collection is not None
+        for begin in range(0, len(words), BATCH):
+            with self.chroma.errors("add words"):
+                words_collection.upsert(
+                    ids=list(words[begin : begin + BATCH]),
+                    embeddings=np.asarray(vectors[begin : begin + BATCH], dtype=np.float32),
+                )
+
+    def drop(self) -> None:
+        """Delete the collection on the server: the log first (then it no longer exists for
+        any reader), then records, words and vectors."""
+        self._collections.clear()
+        self.chroma.delete_collection(self.collection_name("log"))
+        for kind in ("docs", "words"):
+            self.chroma.delete_collection(self.collection_name(kind))
+        self.chroma.delete_collection(self.name)
+
+    def forget_state(self) -> None:
+        for table in ("server_state", "server_log", "server_revisions"):
+            self.store.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.name,))
+
+    def sweep_orphans(self) -> int:
+        """Remove vectors of documents that have no record on the server, once they are older
+        than ``ORPHAN_GRACE_S`` (a writer on another machine may be about to publish them).
+        Vectors written before team mode (no ``at``) are never swept."""
+        store = self.store
+        vectors = store._vectors(create=False)
+        if vectors is None:
+            return 0
+        with self.chroma.errors("count"):
+            if vectors.count() == store.count_chunks():
+                return 0
+        cutoff = time.time() - ORPHAN_GRACE_S
+        known = {
+            row[0]
+            for row in store.db.execute("SELECT id FROM chunks WHERE collection = ?", (self.name,))
+        }
+        candidates: dict[str, list[str]] = {}
+        offset = 0
+        while True:
+            with self.chroma.errors("list vectors"):
+                page = vectors.get(include=["metadatas"], limit=BATCH, offset=offset)
+            for chunk_id, metadata in zip(page["ids"], page["metadatas"] or [], strict=True):
+                at = (metadata or {}).get("at")
+                if chunk_id not in known and isinstance(at, int | float) and at < cutoff:
+                    candidates.setdefault(str(metadata["doc_id"]), []).append(chunk_id)
+            if len(page["ids"]) < BATCH:
+                break
+            offset += BATCH
+        # A document the cache does not have yet may still have a record: keep its vectors.
+        published = set(self._records(sorted(candidates)))
+        orphans = [
+            chunk_id
+            for doc_id, ids in candidates.items()
+            if doc_id not in published
+            for chunk_id in ids
+        ]
+        store.delete_vectors(orphans)
+        if orphans:
+            log.warning("removed %d vectors left by an interrupted write", len(orphans))
+        return len(orphans)
+
+    # -- reading: the sync ----------------------------------------------------
+
+    def _records(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        docs = self._collection("docs", create=False)
+        if docs is None or not doc_ids:
+            return {}
+        found: dict[str, tuple[str, str]] = {}
+        for begin in range(0, len(doc_ids), SYNC_BATCH):
+            part = doc_ids[begin : begin + SYNC_BATCH]
+            with self.chroma.errors("read records"):
+                result = docs.get(where=_where_docs(part), include=["documents", "metadatas"])
+            found.update(current_records(result))
+        return found
+
+    def sync(self) -> None:
+        """Bring the cache up to date with the server (see the module's docstring)."""
+        store, db, name = self.store, self.store.db, self.name
+        log_collection = self._collection("log", create=False)
+        if log_collection is None:
+            held = db.execute(
+                "SELECT 1 FROM documents WHERE collection = ? UNION ALL "
+                "SELECT 1 FROM server_state WHERE collection = ? LIMIT 1",
+                (name, name),
+            ).fetchone()
+            if held:
+                log.info("collection %r is gone from the server; emptying the cache", name)
+                with store.transaction("update the cache"):
+                    store._delete_collection_rows()
+                    self.forget_state()
+            return
+        log_id = str(log_collection.id)
+        state = db.execute(
+            "SELECT log_id FROM server_state WHERE collection = ?", (name,)
+        ).fetchone()
+        full = state is None or state[0] != log_id
+        applied: dict[str, tuple[str, float]] = {}
+        if not full:
+            applied = {
+                entry: (doc_id, seen)
+                for entry, doc_id, seen in db.execute(
+                    "SELECT entry, doc_id, seen FROM server_log WHERE collection = ?", (name,)
+                )
+            }
+        now = time.time()
+        unsettled = {doc_id for doc_id, seen in applied.values() if seen > now - SETTLE_S}
+        with self.chroma.errors("count the change log"):
+            count = log_collection.count()
+        if not full and count == len(applied) and not unsettled:
+            return
+        new: dict[str, str] = {}
+        if full or count != len(applied):
+            offset = 0
+            while True:
+                with self.chroma.errors("read the change log"):
+                    page = log_collection.get(include=["metadatas"], limit=BATCH, offset=offset)
+                for entry, metadata in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    if entry not in applied:
+                        new[entry] = str(metadata["doc_id"])
+                if len(page["ids"]) < BATCH:
+                    break
+                offset += BATCH
+        touched = set(new.values()) | unsettled
+        if full:
+            touched |= set(store.doc_ids())
+        changed = self._reconcile(sorted(touched))
+        with store.transaction("update the cache"):
+            if full:
+                db.execute("DELETE FROM server_log WHERE collection = ?", (name,))
+                db.execute("INSERT OR REPLACE INTO server_state VALUES (?, ?)", (name, log_id))
+            self._note_entries(new, seen=now)
+        if changed:
+            log.info("synced %d document(s) of %r from %s", changed, name, self.chroma.where)
+
+    def _reconcile(self, doc_ids: Sequence[str]) -> int:
+        """Make the cache hold each document's current record, or not hold it; returns how
+        many documents changed."""
+        store, db, name = self.store, self.store.db, self.name
+        changed = 0
+        for begin in range(0, len(doc_ids), SYNC_BATCH):
+            part = doc_ids[begin : begin + SYNC_BATCH]
+            current = self._records(part)
+            records = {doc_id: decode(text) for doc_id, (_, text) in current.items()}
+            if records:
+                store._check_embedder(create=True)
+                self._check_records(records)
+            words = self._words_for(records)
+            with store.transaction("update the cache"):
+                for doc_id in part:
+                    row = db.execute(
+                        "SELECT rev FROM server_revisions WHERE collection = ? AND doc_id = ?",
+                        (name, doc_id),
+                    ).fetchone()
+                    held = store.has_document(doc_id)
+                    if doc_id not in current:
+                        if held or row:
+                            store._delete_rows(doc_id)
+                            db.execute(
+                                "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?",
+                                (name, doc_id),
+                            )
+                            changed += 1
+                        continue
+                    rev = current[doc_id][0]
+                    if held and row and row[0] == rev:
+                        continue
+                    if held:
+                        store._delete_rows(doc_id)
+                    record = records[doc_id]
+                    store._insert_rows(record.document, record.chunks, record.sentence_vectors)
+                    db.execute(
+                        "INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)",
+                        (name, doc_id, rev),
+                    )
+                    changed += 1
+                if words:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
+                        [
+                            (name, word, np.ascontiguousarray(vector, dtype=np.float32).tobytes())
+                            for word, vector in words.items()
+                        ],
+                    )
+        return changed
+
+    def _check_records(self, records: dict[str, Record]) -> None:
+        dimension = self.store.embedder.dimension
+        for doc_id, record in records.items():
+            shape = record.sentence_vectors.shape
+            if shape != (len(record.document.sentences), dimension):
+                raise EmbedderMismatchError(
+                    f"document {doc_id} on {self.chroma.where} has sentence vectors of shape "
+                    f"{shape}, not ({len(record.document.sentences)}, {dimension})",
+                    fix="use a new --collection for this embedder",
+                )
+
+    def _words_for(self, records: dict[str, Record]) -> dict[str, Vectors]:
+        """Vectors of the records' vocabulary words the cache lacks: from the server's word
+        collection, and any it lacks embedded here (the same model gives the same vector)."""
+        if not records:
+            return {}
+        wanted = {
+            word.lower()
+            for record in records.values()
+            for word in vocabulary(f"{record.document.title} {record.document.text}")
+        }
+        missing = self.store.missing_words(sorted(wanted))
+        found: dict[str, Vectors] = {}
+        words_collection = self._collection("words", create=False)
+        if words_collection is not None and missing:
+            for begin in range(0, len(missing), BATCH):
+                with self.chroma.errors("read words"):
+                    result = words_collection.get(
+                        ids=missing[begin : begin + BATCH], include=["embeddings"]
+                    )
+                embeddings = result.get("embeddings")
+                if embeddings is None:
+                    continue
+                for word, vector in zip(result["ids"], embeddings, strict=True):
+                    found[word] = np.asarray(vector, dtype=np.float32)
+        rest = [word for word in missing if word not in found]
+        if rest:
+            for word, vector in zip(rest, self.store.embedder.embed(rest), strict=True):
+                found[word] = vector
+        return found
