@@ -225,7 +225,8 @@ class Summary:
         }
 
 
-IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+# "restored": already stored, but its vectors were missing and were written again.
+IngestStatus = Literal["added", "unchanged", "replaced", "restored", "failed"]
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,12 @@ class IngestReport:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     def summary_line(self) -> str:
+        restored = self.count("restored")
         return (
             f"{self.count('added')} added, {self.count('unchanged')} unchanged, "
-            f"{self.count('replaced')} replaced, {self.count('failed')} failed"
+            f"{self.count('replaced')} replaced, "
+            + (f"{restored} restored, " if restored else "")
+            + f"{self.count('failed')} failed"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -257,6 +261,7 @@ class IngestReport:
             "added": self.count("added"),
             "unchanged": self.count("unchanged"),
             "replaced": self.count("replaced"),
+            "restored": self.count("restored"),
             "failed": self.count("failed"),
         }
 
@@ -272,3 +277,56 @@ class DocumentInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """One thing ``qa check`` found wrong with a store, and the fix."""
+
+    kind: str
+    what: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.what}; {self.fix}"
+
+
+@dataclass
+class CheckReport:
+    """What ``qa check`` found: the collection's counts and every problem."""
+
+    collection: str
+    database: str
+    vectors_at: str
+    documents: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    fts_rows: int = 0
+    problems: list[StoreProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary_line(self) -> str:
+        counts = (
+            f"collection {self.collection!r}: {self.documents} documents, {self.chunks} chunks, "
+            f"{self.vectors} vectors, {self.fts_rows} full-text rows"
+        )
+        if self.ok:
+            return f"{counts}; no problems"
+        return f"{counts}; {len(self.problems)} problem(s)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class RepairReport:
+    """What ``qa repair`` did, and the check that followed."""
+
+    actions: list[str]
+    check: CheckReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": list(self.actions), "check": self.check.to_dict()}

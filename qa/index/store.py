@@ -508,22 +508,24 @@ class Store:
             ],
         )
 
-    def rebuild_fts_rows(self, doc_id: str) -> int:
+    def rebuild_fts_rows(self, doc_id: str, *, clean: bool = True) -> int:
         """Write a document's full-text rows again from its stored chunks (``qa repair``);
-        returns how many.  Call inside a transaction."""
+        returns how many.  Call inside a transaction.  ``clean``: delete its old rows first
+        (the caller may have deleted the whole collection's)."""
         document = self.get_document(doc_id)
         chunks = self.document_chunks(doc_id)
-        self.db.execute(
-            "DELETE FROM chunk_text WHERE rowid IN "
-            "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
-            (self.collection_name, doc_id),
-        )
-        # Rows of this document a broken link left behind, found by their own columns.
-        self.db.execute(
-            "DELETE FROM chunk_text WHERE rowid IN (SELECT rowid FROM chunk_text "
-            "WHERE collection = ? AND doc_id = ?)",
-            (self.collection_name, doc_id),
-        )
+        if clean:
+            self.db.execute(
+                "DELETE FROM chunk_text WHERE rowid IN "
+                "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
+                (self.collection_name, doc_id),
+            )
+            # Rows of this document a broken link left behind, found by their own columns.
+            self.db.execute(
+                "DELETE FROM chunk_text WHERE rowid IN (SELECT rowid FROM chunk_text "
+                "WHERE collection = ? AND doc_id = ?)",
+                (self.collection_name, doc_id),
+            )
         first = self._next_fts_rowid()
         self._insert_fts_rows(document, chunks, first)
         self.db.executemany(
@@ -531,6 +533,14 @@ class Store:
             [(first + n, self.collection_name, chunk.id) for n, chunk in enumerate(chunks)],
         )
         return len(chunks)
+
+    def set_sentence_vectors(self, doc_id: str, vectors: Vectors) -> None:
+        """Replace a document's sentence vectors (``qa repair``)."""
+        with self.transaction("write sentence vectors to"):
+            self.db.execute(
+                "INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?)",
+                (self.collection_name, doc_id, _blob(vectors)),
+            )
 
     def remove_document(self, doc_id: str) -> int:
         """Delete a document from both indexes, together or not at all; returns the number

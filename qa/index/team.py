@@ -377,6 +377,13 @@ class Team:
             self.chroma.delete_collection(self.collection_name(kind))
         self.chroma.delete_collection(self.name)
 
+    def rebuild_cache(self) -> None:
+        """Empty the local cache of the collection and sync it again from the server."""
+        with self.store.transaction("empty the cache"):
+            self.store._delete_collection_rows()
+            self.forget_state()
+        self.sync()
+
     def forget_state(self) -> None:
         for table in ("server_state", "server_log", "server_revisions"):
             self.store.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.name,))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,6 +223,53 @@ def _dense_text(document: Document, chunk_text: str) -> str:
     return f"{document.title}. {chunk_text}" if document.title else chunk_text
 
 
+def embed_stored(
+    store: Store, doc_ids: Sequence[str]
+) -> list[tuple[Document, list[Chunk], Vectors, Vectors]]:
+    """Stored documents' chunk and sentence vectors, computed again from their stored text
+    exactly as ingest computes them (``qa repair``, and ingest restoring lost vectors)."""
+    batch = []
+    for position, doc_id in enumerate(doc_ids):
+        document = store.get_document(doc_id)
+        batch.append(
+            _Prepared(position, document.source, document, store.document_chunks(doc_id), [])
+        )
+    vectors, _ = _embed_batch(store.embedder, batch, [])
+    return [
+        (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors)
+        for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+    ]
+
+
+def restore_vectors(
+    store: Store,
+    doc_ids: Sequence[str],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the chunk vectors of stored documents again, ``EMBED_BATCH`` documents per
+    embedding call; returns how many vectors were written.  ``on_progress(done, total)``."""
+    written = 0
+    for begin in range(0, len(doc_ids), EMBED_BATCH):
+        part = doc_ids[begin : begin + EMBED_BATCH]
+        embedded = embed_stored(store, part)
+        store.add_vectors(
+            [(document, chunks, vectors) for document, chunks, vectors, _ in embedded]
+        )
+        written += sum(len(chunks) for _, chunks, _, _ in embedded)
+        if on_progress:
+            on_progress(begin + len(part), len(doc_ids))
+    return written
+
+
+def _lacking_vectors(store: Store, doc_ids: Sequence[str]) -> list[str]:
+    """Those of ``doc_ids`` with a chunk that has no vector (one Chroma call each)."""
+    return [
+        doc_id
+        for doc_id in doc_ids
+        if {chunk.id for chunk in store.document_chunks(doc_id)} - store.vector_ids(doc_id)
+    ]
+
+
 def ingest(
     sources: Sequence[str | Path],
     *,
@@ -239,6 +286,9 @@ def ingest(
     """
     with Store.using(store, settings) as store, store.writing():
         store.sweep_orphans()
+        # Vectors lost since (a removed or replaced Chroma folder): the documents this run
+        # finds unchanged get theirs back.
+        restoring = store.missing_vector_count() > 0
         expanded = expand_sources(sources)
         outcomes: list[IngestOutcome | None] = [None] * len(expanded)
         done = 0
@@ -252,6 +302,7 @@ def ingest(
 
         for begin in range(0, len(expanded), EMBED_BATCH):
             batch: list[_Prepared] = []
+            unchanged: list[tuple[int, IngestOutcome]] = []
             for position in range(begin, min(begin + EMBED_BATCH, len(expanded))):
                 source = expanded[position]
                 try:
@@ -266,10 +317,21 @@ def ingest(
                     finish(position, IngestOutcome(source, "failed", error=str(error)))
                     continue
                 if isinstance(prepared, Document):
-                    unchanged = IngestOutcome(raw.source, "unchanged", prepared.id, prepared.title)
-                    finish(position, unchanged)
+                    outcome = IngestOutcome(raw.source, "unchanged", prepared.id, prepared.title)
+                    unchanged.append((position, outcome))
                 else:
                     batch.append(prepared)
             for waiting, outcome in zip(batch, _store_batch(store, batch), strict=True):
                 finish(waiting.position, outcome)
+            lacking = set(
+                _lacking_vectors(store, sorted({o.doc_id for _, o in unchanged if o.doc_id}))
+                if restoring
+                else []
+            )
+            restore_vectors(store, sorted(lacking))
+            for position, outcome in unchanged:
+                if outcome.doc_id in lacking:
+                    chunks = len(store.document_chunks(outcome.doc_id))
+                    outcome = replace(outcome, status="restored", chunks=chunks)
+                finish(position, outcome)
     return IngestReport([outcome for outcome in outcomes if outcome is not None])
