@@ -57,7 +57,8 @@ def sqlite_problems(path: Path) -> list[StoreProblem]:
         problems.append(
             StoreProblem(
                 "damaged-database",
-                f"{path} fails SQLite's integrity check: {'; '.join(rows[:3])[:300]}",
+                f"{path} fails SQLite's integrity check: "
+                + " ".join("; ".join(rows[:3]).split())[:300],
                 f"{REPAIR}: it copies every readable row into a new file, rebuilds what "
                 "derives from them, and keeps the damaged file beside it",
             )

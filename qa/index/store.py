@@ -104,6 +104,14 @@ def sqlite_error(path: Path, action: str, error: BaseException) -> StoreError:
     return StoreError(f"cannot {action} {path}: {detail}", fix=transient_fix(kind, path.parent))
 
 
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise sqlite_error(path, "use", error) from None
+
+
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (or create) the SQLite file at ``path`` at the current schema version."""
     try:
@@ -174,13 +182,17 @@ class Store:
     @classmethod
     @contextmanager
     def using(cls, store: Store | None, settings: Settings | None) -> Iterator[Store]:
-        """The caller's store as it is, or one opened from settings and closed after."""
+        """The caller's store as it is, or one opened from settings and closed after.
+
+        A SQLite error inside (a damaged page met while reading) becomes one StoreError."""
         if store is not None:
-            yield store
+            with _sqlite_errors(store.path):
+                yield store
             return
         opened = cls.open(settings)
         try:
-            yield opened
+            with _sqlite_errors(opened.path):
+                yield opened
         finally:
             opened.close()
 
@@ -610,12 +622,20 @@ class Store:
             with self.chroma.errors("delete vectors"):
                 collection.delete(ids=list(ids[begin : begin + BATCH]))
 
+    def damaged_copies(self) -> list[Path]:
+        """Damaged databases ``qa repair`` moved aside and kept (newest last)."""
+        return sorted(self.path.parent.glob(f"{self.path.name}.damaged-*"))
+
     def sweep_orphans(self) -> int:
-        """Delete vectors whose chunk SQLite does not know (left by a killed writer)."""
+        """Delete vectors whose chunk SQLite does not know (left by a killed writer).
+
+        Not while a damaged database ``qa repair`` moved aside is kept: Chroma holds each
+        chunk's text beside its vector, and those may be all that is left of documents
+        the damage lost."""
         if self.team is not None:
             return self.team.sweep_orphans()
         collection = self._vectors(create=False)
-        if collection is None:
+        if collection is None or self.damaged_copies():
             return 0
         with self.chroma.errors("count"):
             if collection.count() == self.count_chunks():

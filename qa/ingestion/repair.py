@@ -62,7 +62,7 @@ def _salvage(settings: Settings) -> list[str]:
     path = database_path(settings)
     moved, copied, lost = health.salvage_database(path, _stamp())
     actions = [f"moved the damaged {path.name} to {moved} (nothing deleted)"]
-    if not copied:
+    if not copied.get("documents"):
         actions.append(
             f"no row of {moved.name} could be read: restore it from a backup if you have one, "
             "or ingest the articles again (the damaged file stays where it is)"
@@ -97,7 +97,16 @@ def _repair_local(store: Store, on_progress: Progress | None) -> list[str]:
         )
     actions += _repair_rows(store)
     stale = store.orphan_vector_ids()
-    if stale:
+    kept = store.damaged_copies()
+    if stale and kept:
+        # Chroma keeps each chunk's text with its vector: while a damaged database is
+        # around, these may be all that is left of documents it lost.
+        actions.append(
+            f"kept {len(stale)} vectors that belong to no stored chunk, because {kept[-1].name} "
+            "is here: they may belong to documents it lost. Once you have ingested those "
+            "again (or deleted that file), qa repair removes them"
+        )
+    elif stale:
         store.delete_vectors(stale)
         actions.append(f"removed {len(stale)} vectors that belonged to no chunk")
     actions += _reembed(store, on_progress)
