@@ -134,7 +134,12 @@ _FAULTS: tuple[tuple[str, tuple[int, ...], re.Pattern[str]], ...] = (
     (
         "permission",
         (errno.EACCES, errno.EPERM, errno.EROFS),
-        re.compile(r"permission denied|read-?only|operation not permitted|\(code: (8|23)\)", re.I),
+        # SQLite cannot open a file it may not create or write (its journal, its WAL).
+        re.compile(
+            r"permission denied|read-?only|operation not permitted|unable to open"
+            r"|\(code: (8|14|23)\)",
+            re.I,
+        ),
     ),
     (
         "locked",
@@ -156,15 +161,36 @@ def fault_kind(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}"
     for kind, numbers, pattern in _FAULTS:
         if number in numbers or pattern.search(text):
-            return kind
+            # SQLite reports a write past the file-size limit as a bare I/O error.
+            return "size" if kind == "io" and _file_size_limit() else kind
     return "damaged"
+
+
+def _file_size_limit() -> int | None:
+    """This process's file-size limit (``ulimit -f``) in bytes, or None when there is none."""
+    try:
+        import resource
+    except ImportError:  # Not on POSIX.
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+class StoreFault(StoreError):
+    """A StoreError that knows its kind (see :func:`fault_kind`): ``qa repair`` moves a
+    folder aside only for ``damaged``, never for a full disk."""
+
+    def __init__(self, what: str, *, fix: str, kind: str) -> None:
+        super().__init__(what, fix=fix)
+        self.kind = kind
 
 
 def transient_fix(kind: str, where: Path) -> str:
     """The fix for a transient fault: what to free or change; nothing was lost."""
     fixes = {
         "full": f"free space on the disk that holds {where} and run the command again",
-        "size": "raise the file-size limit (ulimit -f) and run the command again",
+        "size": f"a file-size limit (ulimit -f: {_file_size_limit() or 0:,} bytes) stopped "
+        "the write; raise it and run the command again",
         "permission": f"give this user write access to {where} (or set QA_HOME to a "
         "folder it can write) and run the command again",
         "locked": f"another program holds {where}; let it finish and run the command again",
@@ -283,14 +309,16 @@ class ChromaIndex:
             return self._server_error(action, detail)
         kind = fault_kind(error)
         if kind != "damaged":
-            return StoreError(
+            return StoreFault(
                 f"Chroma could not {action} in {self.folder}: {detail}",
                 fix=transient_fix(kind, self.folder),
+                kind=kind,
             )
-        return StoreError(
+        return StoreFault(
             f"the vector index in {self.folder} cannot be read ({action}: {detail})",
             fix="run qa repair: it moves the folder aside (deleting nothing) and rebuilds "
             "the vectors from the documents in qa.sqlite3; no document is lost",
+            kind=kind,
         )
 
     def _server_error(self, action: str, detail: str) -> StoreError:

@@ -21,7 +21,7 @@ import numpy as np
 from qa.config import Settings
 from qa.errors import QAError, StoreError
 from qa.index import migrations
-from qa.index.chroma import fault_kind
+from qa.index.chroma import StoreFault, fault_kind
 from qa.index.store import Store, database_path
 from qa.types import CheckReport, StoreProblem
 
@@ -118,7 +118,10 @@ def _check_store(store: Store, report: CheckReport) -> None:
     try:
         vector_ids = _readable_vector_ids(store)
     except StoreError as error:
-        report.problems.append(StoreProblem("vectors-unreadable", error.what, error.fix))
+        # A full disk or a lock is not damage: repair must not move the folder for it.
+        transient = isinstance(error, StoreFault) and error.kind != "damaged"
+        kind = "vectors-unavailable" if transient else "vectors-unreadable"
+        report.problems.append(StoreProblem(kind, error.what, error.fix))
         return
     report.vectors = len(vector_ids)
     missing = sorted(chunk_ids - vector_ids)

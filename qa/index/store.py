@@ -60,7 +60,7 @@ from qa.errors import (
     UnknownDocumentError,
 )
 from qa.index import migrations
-from qa.index.chroma import BATCH, ChromaIndex, fault_kind, transient_fix
+from qa.index.chroma import BATCH, ChromaIndex, StoreFault, fault_kind, transient_fix
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
 from qa.types import Chunk, Document, DocumentInfo, Sentence
 
@@ -96,12 +96,15 @@ def sqlite_error(path: Path, action: str, error: BaseException) -> StoreError:
     )
     kind = fault_kind(error)
     if kind == "damaged":
-        return StoreError(
+        return StoreFault(
             f"{path} is damaged ({action}: {detail})",
             fix="run qa check to see what is wrong, then qa repair: it keeps the damaged "
             "file beside the new one and recovers every document it can read",
+            kind=kind,
         )
-    return StoreError(f"cannot {action} {path}: {detail}", fix=transient_fix(kind, path.parent))
+    return StoreFault(
+        f"cannot {action} {path}: {detail}", fix=transient_fix(kind, path.parent), kind=kind
+    )
 
 
 @contextmanager
@@ -266,6 +269,12 @@ class Store:
         if self._collection is not None:
             return self._collection
         self._check_embedder(create)
+        if not create and not self.chroma.exists():
+            # Reading opens no client: that would make an empty folder where a removed one
+            # was, and hide from the next command that the vectors are gone.
+            if not self._vectors_checked:
+                self._check_vector_count(None)
+            return None
         if not self._vectors_checked:
             # Before a missing collection is created empty: "none" must still warn.
             existing = self.chroma.collection(self.collection_name, create=False)
