@@ -153,6 +153,8 @@ class Store:
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None, *, sync: bool = True
     ) -> None:
+        """Open the store; ``sync`` (the default) syncs a team cache with its server, or
+        checks that an embedded store's Chroma folder is there."""
         self.settings = settings
         self.collection_name = settings.collection
         self._embedder = embedder
@@ -173,7 +175,7 @@ class Store:
                 except BaseException:
                     self.close()
                     raise
-        elif not self.chroma.exists() and self._has_chunks():
+        elif sync and not self.chroma.exists() and self._has_chunks():
             # The folder is gone (the cheap check of commands that never open Chroma).
             self._vectors_checked = True
             self._warn_missing(self.count_chunks(), self.count_chunks())

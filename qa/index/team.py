@@ -213,6 +213,9 @@ class Team:
     def _collection(self, kind: str, *, create: bool) -> Collection | None:
         if kind in self._collections:
             return self._collections[kind]
+        if create and kind != "log":
+            # The log exists before anything else of the collection is written.
+            self._collection("log", create=True)
         if create and kind == "log":
             self._clear_remnants()
         found = self.chroma.collection(self.collection_name(kind), create=create)
@@ -227,6 +230,7 @@ class Team:
         if self.chroma.collection(self.collection_name("log"), create=False) is not None:
             return
         for kind in ("docs", "words"):
+            self._collections.pop(kind, None)
             if self.chroma.delete_collection(self.collection_name(kind)):
                 log.warning("removed %s left by an interrupted forget --all", kind)
 
@@ -429,6 +433,76 @@ class Team:
             log.warning("removed %d vectors left by an interrupted write", len(orphans))
         return len(orphans)
 
+    # -- documents ingested before team mode -----------------------------------
+
+    def legacy_documents(self) -> list[Record]:
+        """Documents an older qa ingested with ``QA_CHROMA_URL``: their text stayed in
+        ``QA_HOME/qa.sqlite3`` and only their vectors went to the server.  Those whose
+        vectors are on the server and that have no record there are returned."""
+        from dataclasses import replace
+
+        from qa.index.store import DATABASE, Store
+
+        if not (self.store.settings.home / DATABASE).is_file():
+            return []
+        vectors = self.chroma.collection(self.name, create=False)
+        if vectors is None:
+            return []
+        local = Store(replace(self.store.settings, chroma_url=""), self.store.embedder, sync=False)
+        try:
+            found = []
+            published = self._records(local.doc_ids())
+            for doc_id in local.doc_ids():
+                if doc_id in published:
+                    continue
+                with self.chroma.errors("read vectors"):
+                    if not vectors.get(ids=[f"{doc_id}:0"], include=[])["ids"]:
+                        continue
+                found.append(
+                    Record(
+                        local.get_document(doc_id),
+                        local.document_chunks(doc_id),
+                        local.sentence_vectors(doc_id),
+                    )
+                )
+            return found
+        finally:
+            local.close()
+
+    def _warn_legacy(self) -> None:
+        """No log on the server: if an older qa put vectors there, say how to publish the
+        documents that went with them."""
+        if self.chroma.collection(self.name, create=False) is None:
+            return
+        legacy = self.legacy_documents()
+        if legacy:
+            log.warning(
+                "warning: %d documents of collection %r were ingested by an older qa: their "
+                "vectors are on %s but their text is only in %s. Run qa repair (with this "
+                "QA_CHROMA_URL) to publish them for the whole team",
+                len(legacy),
+                self.name,
+                self.chroma.where,
+                self.store.settings.home / "qa.sqlite3",
+            )
+
+    def publish_legacy(self) -> int:
+        """Publish the documents of :meth:`legacy_documents`, with their vocabulary; returns
+        how many.  Their vectors are on the server already (repair embeds any missing)."""
+        legacy = self.legacy_documents()
+        for record in legacy:
+            document = record.document
+            words = sorted(
+                {word.lower() for word in vocabulary(f"{document.title} {document.text}")}
+            )
+            vectors = self.store.embedder.embed(words) if words else None
+            if vectors is not None:
+                self.add_words(words, vectors)
+            self.publish(document, record.chunks, record.sentence_vectors, [])
+        if legacy:
+            self.sync()
+        return len(legacy)
+
     # -- reading: the sync ----------------------------------------------------
 
     def _records(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -448,6 +522,7 @@ class Team:
         store, db, name = self.store, self.store.db, self.name
         log_collection = self._collection("log", create=False)
         if log_collection is None:
+            self._warn_legacy()
             held = db.execute(
                 "SELECT 1 FROM documents WHERE collection = ? UNION ALL "
                 "SELECT 1 FROM server_state WHERE collection = ? LIMIT 1",

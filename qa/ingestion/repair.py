@@ -193,6 +193,12 @@ def _repair_team(store: Store, on_progress: Progress | None) -> list[str]:
     team = store.team
     assert team is not None
     actions: list[str] = []
+    published = team.publish_legacy()
+    if published:
+        actions.append(
+            f"published {published} documents an older qa had kept only in "
+            f"{store.settings.home / 'qa.sqlite3'} to {store.chroma.where}"
+        )
     report = health.check(store.settings, store)
     kinds = {problem.kind for problem in report.problems}
     cache_kinds = {"full-text", "documents-without-chunks", "chunks-without-document",

@@ -60,6 +60,12 @@ def test_a_teammate_with_an_empty_home_answers_summarises_and_sees_a_forget(
     )
     from_a = ok_json(qa(a, chroma_server, "ask", QUESTION, "--json"))
     assert not b.exists()
+    # The server holds the records, the vocabulary and the log beside the vectors.
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port)
+    for name in ("default", "default--qa-docs", "default--qa-words", "default--qa-log"):
+        assert client.get_collection(name, embedding_function=None).count() > 0, name
 
     from_b = ok_json(qa(b, chroma_server, "ask", QUESTION, "--json"))
     assert not from_b["abstained"] and quotes(from_b)
@@ -205,3 +211,60 @@ def test_the_server_going_down_mid_ask_is_one_line_and_corrupts_nothing(
     code, after, err = run("ask", QUESTION, "--chroma-url", url, "--json")
     assert code == 0, err
     assert json.loads(after)["citations"] == json.loads(before)["citations"]
+
+
+def test_documents_an_older_qa_kept_locally_are_published_by_repair(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    # What qa did before team mode with QA_CHROMA_URL: text in QA_HOME/qa.sqlite3, only the
+    # chunk vectors on the server (here copied there from an embedded ingest).
+    a = tmp_path / "a"
+    embedded = Settings.from_env(home=a)
+    from qa.ingestion.pipeline import ingest
+
+    ingest([SEED], settings=embedded)
+    local = Store.open(embedded)
+    source = local._vectors(create=False)
+    assert source is not None
+    records = source.get(include=["embeddings", "documents", "metadatas"])
+    local.close()
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port)
+    target = client.create_collection("default", metadata=source.metadata, embedding_function=None)
+    target.add(
+        ids=records["ids"],
+        embeddings=records["embeddings"],
+        documents=records["documents"],
+        metadatas=[{k: v for k, v in m.items() if k != "at"} for m in records["metadatas"] or []],
+    )
+
+    listed = qa(a, chroma_server, "list")
+    assert "older qa" in listed.stderr and "qa repair" in listed.stderr
+    repaired = qa(a, chroma_server, "repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "published 1 documents" in repaired.stdout
+    answer = ok_json(qa(tmp_path / "b", chroma_server, "ask", QUESTION, "--json"))
+    assert "supply weapons" in str(answer["answer"])
+    # Vectors written before team mode have no age: no sweep ever removed them.
+    assert len(target.get(include=[])["ids"]) == len(records["ids"])
+
+
+def test_repair_rebuilds_vectors_lost_on_the_server(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    a = tmp_path / "a"
+    assert qa(a, chroma_server, "ingest", str(SEED), str(OTHER)).returncode == 0
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port)
+    vectors = client.get_collection("default", embedding_function=None)
+    lost = vectors.get(include=[])["ids"][:5]
+    vectors.delete(ids=lost)
+
+    checked = qa(tmp_path / "b", chroma_server, "check")
+    assert checked.returncode == 1 and "5 of" in checked.stdout, checked.stdout
+    repaired = qa(tmp_path / "b", chroma_server, "repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert set(lost) <= set(vectors.get(include=[])["ids"])
+    assert qa(a, chroma_server, "check").returncode == 0
