@@ -57,8 +57,8 @@ CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
 # Version 4 (team mode): what a local cache of a Chroma server has applied.  server_state
 # holds the id of the server's change log it follows (a new id means the collection was
 # dropped and made again: rebuild); server_log the log entries already applied, with the
-# document each names and when this cache first saw it (see qa.index.team: an entry is
-# checked again until it has settled); server_revisions the revision of each document's
+# document each names and when it was written (see qa.index.team: an entry's document is
+# checked again until the entry has settled); server_revisions the revision of each document's
 # record the cache holds.  An embedded store leaves these tables empty.
 TEAM_TABLES = """
 CREATE TABLE IF NOT EXISTS server_state (

@@ -62,12 +62,11 @@ from qa.errors import (
 from qa.index import migrations
 from qa.index.chroma import BATCH, ChromaIndex, StoreFault, fault_kind, transient_fix
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
+from qa.index.team import Outgoing, Team
 from qa.types import Chunk, Document, DocumentInfo, Sentence
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
-
-    from qa.index.team import Team
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Kept for callers that batch their own Chroma calls.
@@ -161,13 +160,14 @@ class Store:
         self.chroma = ChromaIndex(settings)
         self._collection: Collection | None = None
         self._vectors_checked = False
+        # Team mode: records published by add_documents, waiting for add_document to commit
+        # them to the cache (log entries, revision) by document id.
+        self._published: dict[str, tuple[dict[str, str], str]] = {}
         self.path = database_path(settings)
         self._lock = FileLock(settings.home / "write.lock")
         self.db = open_database(self.path)
         self.team: Team | None = None
         if settings.chroma_url:
-            from qa.index.team import Team
-
             self.team = Team(self)
             if sync:
                 try:
@@ -390,12 +390,12 @@ class Store:
         server is the truth), then written to the local cache."""
         collection = self._vectors(create=True)
         assert collection is not None
-        ids = [chunk.id for chunk in chunks]
         if not vectors_added:
             self.add_vectors([(document, chunks, chunk_vectors)])
-        published = None
-        if self.team is not None:
-            published = self.team.publish(document, chunks, sentence_vectors, replaces)
+        if self.team is not None and document.id not in self._published:
+            self._publish([Outgoing(document, chunks, sentence_vectors, replaces)])
+        entries: dict[str, str]
+        entries, rev = self._published.pop(document.id, ({}, ""))
         try:
             with self.db:
                 # Only ids that are really there: deleting nothing still costs queries.
@@ -403,17 +403,56 @@ class Store:
                 for old_id in set(stale):
                     self._delete_rows(old_id)
                 self._insert_rows(document, chunks, sentence_vectors)
-                if self.team is not None and published is not None:
-                    self.team.note_published(document.id, published, replaces)
+                if self.team is not None:
+                    self.team.note_published(document.id, rev, replaces)
+                    self.team.note_entries(entries)
         except sqlite3.Error as error:
             if self.team is None:
                 with self.chroma.errors("clean up vectors"):
-                    collection.delete(ids=ids)
+                    collection.delete(ids=[chunk.id for chunk in chunks])
             raise sqlite_error(self.path, f"write document {document.id} to", error) from None
         if self.team is None:
             for old_id in replaces:
                 if old_id != document.id:
                     self._delete_vectors(old_id)
+
+    def add_documents(
+        self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors, Vectors, Sequence[str]]]
+    ) -> None:
+        """Store several documents whose chunk vectors are in Chroma already (``add_vectors``):
+        (document, chunks, chunk vectors, sentence vectors, ids it replaces).  Each is
+        committed on its own (``add_document``); in team mode all their records are
+        published first, in a few requests for the batch instead of a few per document."""
+        if not documents:
+            return
+        if self.team is not None:
+            self._vectors(create=True)
+            self._publish(
+                [Outgoing(document, chunks, sentences, replaces)
+                 for document, chunks, _, sentences, replaces in documents]
+            )  # fmt: skip
+        for document, chunks, chunk_vectors, sentence_vectors, replaces in documents:
+            self.add_document(
+                document,
+                chunks,
+                chunk_vectors,
+                sentence_vectors,
+                replaces=replaces,
+                vectors_added=True,
+            )
+
+    def _publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Publish records (team mode) and keep what ``add_document`` records of each."""
+        assert self.team is not None
+        entries, revs = self.team.publish(outgoing)
+        for doc_id, rev in revs.items():
+            mine = {entry: owner for entry, owner in entries.items() if owner == doc_id}
+            self._published[doc_id] = (mine, rev)
+        # Entries of the replaced documents go with the first document of the batch.
+        rest = {entry: owner for entry, owner in entries.items() if owner not in revs}
+        if rest and revs:
+            first = next(iter(revs))
+            self._published[first][0].update(rest)
 
     def add_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors]]) -> None:
         """Write the chunk vectors of several documents in as few Chroma calls as it allows.

@@ -32,8 +32,10 @@ Writers, on any machine:
   everyone from then on), then its vectors.  Vectors left by a writer that died
   before its record are swept once older than ``ORPHAN_GRACE_S``.
 * A writer logs a change just before making it, so a reader could read the entry
-  a moment before the change lands: entries are checked again at every sync
-  until ``SETTLE_S`` after the reader first saw them.
+  a moment before the change lands: a document is checked again at every sync
+  until its entry is ``SETTLE_S`` old by its writer's clock (the entry's id starts
+  with it; clocks may differ by less than that).  The check reads metadata only;
+  a record is fetched only when its revision differs from the cache's.
 * ``forget --all`` deletes the log first: a collection without a log does not
   exist, and readers empty their cache.
 """
@@ -69,8 +71,8 @@ log = logging.getLogger("qa")
 # Chroma Cloud refuses documents over 16 KiB; a local server takes far more, but a record cut
 # to this size fits both.  Records are ASCII JSON, so characters are bytes.
 RECORD_PIECE = 16_000
-# A reader checks a log entry's document again at every sync until this long after it first
-# saw the entry: a writer logs a change and makes it within one request of each other.
+# A reader checks a log entry's document again at every sync until the entry is this old by
+# its writer's clock: a writer logs a change and makes it within one request of each other.
 SETTLE_S = 120.0
 # Vectors whose document has no record are removed only when older than this: a writer
 # writes vectors first and the record a few seconds later.
@@ -81,9 +83,27 @@ RECORD_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Published:
+class Revision:
+    """One complete revision of a document's record on the server, known from metadata."""
+
+    doc_id: str
     rev: str
-    entries: list[str]
+    written: str
+    ids: list[str]  # its pieces' ids, in order
+
+    @property
+    def order(self) -> tuple[str, str]:
+        return (self.written, self.rev)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A document to publish: its record, and the documents it replaces."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    sentence_vectors: Vectors
+    replaces: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -156,29 +176,33 @@ def pieces(text: str) -> list[str]:
     ]
 
 
-def current_records(result: Any) -> dict[str, tuple[str, str]]:
-    """From the pieces a ``get`` returned: each document's newest complete revision, as
-    (rev, JSON text).  A revision with a piece missing, or whose text does not hash to its
-    name, is not a record (a writer is still at it, or died)."""
+def revisions(result: Any) -> dict[str, list[Revision]]:
+    """From the metadata a ``get`` returned: each document's complete revisions, newest
+    first.  A revision with a piece missing is not a record (its writer is still at it, or
+    died)."""
     parts: dict[tuple[str, str], dict[int, str]] = {}
     meta: dict[tuple[str, str], tuple[int, str]] = {}
-    for text, metadata in zip(result["documents"] or [], result["metadatas"] or [], strict=True):
+    for record_id, metadata in zip(result["ids"], result["metadatas"] or [], strict=True):
         key = (str(metadata["doc_id"]), str(metadata["rev"]))
-        parts.setdefault(key, {})[int(metadata["part"])] = text or ""
+        parts.setdefault(key, {})[int(metadata["part"])] = record_id
         meta[key] = (int(metadata["parts"]), str(metadata.get("at", "")))
-    best: dict[str, tuple[tuple[str, str], str]] = {}
-    for key, found in parts.items():
-        total, written = meta[key]
-        if set(found) != set(range(total)):
-            continue
-        text = "".join(found[n] for n in range(total))
-        if revision(text) != key[1]:
-            log.warning("document %s: record %s does not match its hash; ignored", *key)
-            continue
-        order = (written, key[1])
-        if key[0] not in best or order > best[key[0]][0]:
-            best[key[0]] = (order, text)
-    return {doc_id: (order[1], text) for doc_id, (order, text) in best.items()}
+    found: dict[str, list[Revision]] = {}
+    for (doc_id, rev), ids in parts.items():
+        total, written = meta[(doc_id, rev)]
+        if set(ids) == set(range(total)):
+            revision_ = Revision(doc_id, rev, written, [ids[n] for n in range(total)])
+            found.setdefault(doc_id, []).append(revision_)
+    for listed in found.values():
+        listed.sort(key=lambda revision_: revision_.order, reverse=True)
+    return found
+
+
+def _entry_time(entry: str) -> float:
+    """When a log entry was written, by its writer's clock (its id starts with it)."""
+    try:
+        return int(entry.split("-", 1)[0]) / 1e9
+    except ValueError:
+        return 0.0
 
 
 def _where_docs(doc_ids: Sequence[str]) -> dict[str, Any]:
@@ -241,6 +265,8 @@ class Team:
     # -- writing --------------------------------------------------------------
 
     def _log(self, doc_ids: Sequence[str]) -> list[str]:
+        if not doc_ids:
+            return []
         entries = [_entry_id() for _ in doc_ids]
         log_collection = self._collection("log", create=True)
         assert log_collection is not None
@@ -252,124 +278,149 @@ class Team:
             )
         return entries
 
-    def publish(
-        self,
-        document: Document,
-        chunks: Sequence[Chunk],
-        sentence_vectors: Vectors,
-        replaces: Sequence[str],
-    ) -> Published:
-        """Put the document's record on the server (its vectors and words are there already)
-        and remove the documents it replaces."""
-        text = encode(document, chunks, sentence_vectors, self.store.embedder.name)
-        rev = revision(text)
-        parts = pieces(text)
-        written = document.ingested_at or ""
-        old = [doc_id for doc_id in dict.fromkeys(replaces) if doc_id != document.id]
-        entries = self._log([document.id, *old])
+    def publish(self, outgoing: Sequence[Outgoing]) -> tuple[dict[str, str], dict[str, str]]:
+        """Put documents' records on the server (their vectors and words are there already)
+        and remove the documents they replace, in a few requests for the whole batch: the
+        log entries, the records, the replaced documents, the older revisions.  Returns the
+        log entries (entry to document) and each document's revision."""
+        if not outgoing:
+            return {}, {}
+        embedder = self.store.embedder.name
+        texts = {
+            item.document.id: encode(item.document, item.chunks, item.sentence_vectors, embedder)
+            for item in outgoing
+        }
+        own = set(texts)
+        old = list(
+            dict.fromkeys(
+                doc_id for item in outgoing for doc_id in item.replaces if doc_id not in own
+            )
+        )
+        owners = [*texts, *old]
+        entries = dict(zip(self._log(owners), owners, strict=True))
+        ids: list[str] = []
+        parts: list[str] = []
+        metadatas: list[dict[str, str | int]] = []
+        revs: dict[str, str] = {}
+        for item in outgoing:
+            document = item.document
+            text = texts[document.id]
+            rev = revs[document.id] = revision(text)
+            cut = pieces(text)
+            for n, part in enumerate(cut):
+                ids.append(f"{document.id}/{rev}/{n}")
+                parts.append(part)
+                metadatas.append(
+                    {"doc_id": document.id, "rev": rev, "part": n, "parts": len(cut),
+                     "at": document.ingested_at or ""}
+                )  # fmt: skip
         docs = self._collection("docs", create=True)
         assert docs is not None
-        with self.chroma.errors("publish document"):
-            docs.upsert(
-                ids=[f"{document.id}/{rev}/{n}" for n in range(len(parts))],
-                documents=parts,
-                embeddings=_placeholders(len(parts)),
-                metadatas=[
-                    {
-                        "doc_id": document.id,
-                        "rev": rev,
-                        "part": n,
-                        "parts": len(parts),
-                        "at": written,
-                    }
-                    for n in range(len(parts))
-                ],
-            )
-        for doc_id in old:
-            self._delete_record(doc_id)
-            self._delete_vectors(doc_id)
-        self._drop_older_revisions(document.id)
-        return Published(rev, entries)
+        for begin in range(0, len(ids), BATCH):
+            end = begin + BATCH
+            with self.chroma.errors("publish documents"):
+                docs.upsert(
+                    ids=ids[begin:end],
+                    documents=parts[begin:end],
+                    embeddings=_placeholders(len(ids[begin:end])),
+                    metadatas=metadatas[begin:end],  # type: ignore[arg-type]
+                )
+        if old:
+            self._delete_records(old)
+            self._delete_vectors(old)
+        self._drop_older_revisions(list(texts))
+        return entries, revs
 
-    def _drop_older_revisions(self, doc_id: str) -> None:
-        """Delete every revision of the document's record older than the newest complete
+    def _drop_older_revisions(self, doc_ids: Sequence[str]) -> None:
+        """Delete every revision of these documents' records older than the newest complete
         one (this writer's own, if another writer's is newer).  Each writer does this after
         its upsert, so the last of two racing writers sees both and leaves one."""
         docs = self._collection("docs", create=True)
         assert docs is not None
-        with self.chroma.errors("read records"):
-            found = docs.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
-        newest = current_records(found).get(doc_id)
-        if newest is None:
-            return
-        metadatas = found["metadatas"] or []
-        order = {str(m["rev"]): (str(m.get("at", "")), str(m["rev"])) for m in metadatas}
-        best = order[newest[0]]
-        older = [
-            record_id
-            for record_id, metadata in zip(found["ids"], metadatas, strict=True)
-            if order[str(metadata["rev"])] < best
-        ]
-        if older:
+        older: list[str] = []
+        for begin in range(0, len(doc_ids), SYNC_BATCH):
+            with self.chroma.errors("read records"):
+                found = docs.get(
+                    where=_where_docs(doc_ids[begin : begin + SYNC_BATCH]), include=["metadatas"]
+                )
+            complete = revisions(found)
+            for record_id, metadata in zip(found["ids"], found["metadatas"] or [], strict=True):
+                newest = complete.get(str(metadata["doc_id"]))
+                order = (str(metadata.get("at", "")), str(metadata["rev"]))
+                if newest and order < newest[0].order:
+                    older.append(record_id)
+        for begin in range(0, len(older), BATCH):
             with self.chroma.errors("delete old records"):
-                docs.delete(ids=older)
+                docs.delete(ids=older[begin : begin + BATCH])
 
-    def _delete_record(self, doc_id: str) -> None:
+    def _delete_records(self, doc_ids: Sequence[str]) -> None:
         docs = self._collection("docs", create=False)
         if docs is not None:
-            with self.chroma.errors("delete record"):
-                docs.delete(where={"doc_id": doc_id})
+            for begin in range(0, len(doc_ids), SYNC_BATCH):
+                with self.chroma.errors("delete records"):
+                    docs.delete(where=_where_docs(doc_ids[begin : begin + SYNC_BATCH]))
 
-    def _delete_vectors(self, doc_id: str) -> None:
+    def _delete_vectors(self, doc_ids: Sequence[str]) -> None:
+        vectors = self.store._vectors(create=False)
+        if vectors is None:
+            return
         try:
-            self.store._delete_vectors(doc_id)
+            for begin in range(0, len(doc_ids), SYNC_BATCH):
+                with self.chroma.errors("delete vectors"):
+                    vectors.delete(where=_where_docs(doc_ids[begin : begin + SYNC_BATCH]))
         except StoreError as error:
-            # The record is gone, so the document is gone for everyone; the vectors are
-            # invisible without it, and the next writer's sweep removes them.
-            log.warning("the vectors of %s stay on the server for now: %s", doc_id, error.what)
+            # The records are gone, so the documents are gone for everyone; the vectors are
+            # invisible without them, and the next writer's sweep removes them.
+            log.warning("vectors of %d documents stay on the server for now: %s",
+                        len(doc_ids), error.what)  # fmt: skip
 
-    def note_published(self, doc_id: str, published: Published, replaces: Sequence[str]) -> None:
+    def note_published(self, doc_id: str, rev: str, replaces: Sequence[str]) -> None:
         """Record in the cache (inside its open transaction) what this writer published."""
         db, name = self.store.db, self.name
-        db.execute(
-            "INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)",
-            (name, doc_id, published.rev),
-        )
+        db.execute("INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)", (name, doc_id, rev))
         for old in replaces:
             if old != doc_id:
                 db.execute(
                     "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?", (name, old)
                 )
-        owners = [doc_id, *[old for old in dict.fromkeys(replaces) if old != doc_id]]
-        self._note_entries(dict(zip(published.entries, owners, strict=True)), seen=0.0)
+
+    def note_entries(self, entries: dict[str, str]) -> None:
+        """This writer's own log entries: applied (inside the cache's open transaction)."""
+        self._note_entries(entries)
 
     def unpublish(self, doc_id: str) -> str:
         """Remove a document from the server: log, record (the commit point), vectors."""
         (entry,) = self._log([doc_id])
-        self._delete_record(doc_id)
-        self._delete_vectors(doc_id)
+        self._delete_records([doc_id])
+        self._delete_vectors([doc_id])
         return entry
 
     def note_removed(self, doc_id: str, entry: str) -> None:
         self.store.db.execute(
             "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?", (self.name, doc_id)
         )
-        self._note_entries({entry: doc_id}, seen=0.0)
+        self._note_entries({entry: doc_id})
 
-    def _note_entries(self, entries: dict[str, str], *, seen: float) -> None:
+    def _note_entries(self, entries: dict[str, str]) -> None:
         self.store.db.executemany(
             "INSERT OR IGNORE INTO server_log VALUES (?, ?, ?, ?)",
-            [(self.name, entry, doc_id, seen) for entry, doc_id in entries.items()],
+            [(self.name, entry, doc_id, _entry_time(entry)) for entry, doc_id in entries.items()],
         )
 
     def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
+        """Add words to the server's vocabulary.  Each vector travels as base64 text, not as
+        an embedding: readers fetch thousands at once (JSON floats are four times the size
+        and slow to parse), and the server builds no index over them."""
         words_collection = self._collection("words", create=True)
         assert words_collection is not None
         for begin in range(0, len(words), BATCH):
+            part = list(words[begin : begin + BATCH])
+            packed = np.ascontiguousarray(vectors[begin : begin + BATCH], dtype=np.float32)
             with self.chroma.errors("add words"):
                 words_collection.upsert(
-                    ids=list(words[begin : begin + BATCH]),
-                    embeddings=np.asarray(vectors[begin : begin + BATCH], dtype=np.float32),
+                    ids=part,
+                    documents=[base64.b64encode(row.tobytes()).decode("ascii") for row in packed],
+                    embeddings=_placeholders(len(part)),
                 )
 
     def drop(self) -> None:
@@ -421,7 +472,7 @@ class Team:
                 break
             offset += BATCH
         # A document the cache does not have yet may still have a record: keep its vectors.
-        published = set(self._records(sorted(candidates)))
+        published = set(self.newest(sorted(candidates)))
         orphans = [
             chunk_id
             for doc_id, ids in candidates.items()
@@ -451,7 +502,7 @@ class Team:
         local = Store(replace(self.store.settings, chroma_url=""), self.store.embedder, sync=False)
         try:
             found = []
-            published = self._records(local.doc_ids())
+            published = self.newest(local.doc_ids())
             for doc_id in local.doc_ids():
                 if doc_id in published:
                     continue
@@ -490,31 +541,64 @@ class Team:
         """Publish the documents of :meth:`legacy_documents`, with their vocabulary; returns
         how many.  Their vectors are on the server already (repair embeds any missing)."""
         legacy = self.legacy_documents()
-        for record in legacy:
-            document = record.document
-            words = sorted(
-                {word.lower() for word in vocabulary(f"{document.title} {document.text}")}
-            )
-            vectors = self.store.embedder.embed(words) if words else None
-            if vectors is not None:
-                self.add_words(words, vectors)
-            self.publish(document, record.chunks, record.sentence_vectors, [])
-        if legacy:
-            self.sync()
+        if not legacy:
+            return 0
+        words = sorted(
+            {
+                word.lower()
+                for record in legacy
+                for word in vocabulary(f"{record.document.title} {record.document.text}")
+            }
+        )
+        if words:
+            self.add_words(words, self.store.embedder.embed(words))
+        self.publish([Outgoing(r.document, r.chunks, r.sentence_vectors) for r in legacy])
+        self.sync()
         return len(legacy)
 
     # -- reading: the sync ----------------------------------------------------
 
-    def _records(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    def newest(self, doc_ids: Sequence[str]) -> dict[str, Revision]:
+        """Each document's newest complete revision on the server, from metadata alone (the
+        documents without one are absent)."""
         docs = self._collection("docs", create=False)
         if docs is None or not doc_ids:
             return {}
-        found: dict[str, tuple[str, str]] = {}
+        found: dict[str, Revision] = {}
         for begin in range(0, len(doc_ids), SYNC_BATCH):
             part = doc_ids[begin : begin + SYNC_BATCH]
             with self.chroma.errors("read records"):
-                result = docs.get(where=_where_docs(part), include=["documents", "metadatas"])
-            found.update(current_records(result))
+                result = docs.get(where=_where_docs(part), include=["metadatas"])
+            found.update(
+                {doc_id: listed[0] for doc_id, listed in revisions(result).items() if listed}
+            )
+        return found
+
+    def fetch(self, wanted: Sequence[Revision]) -> dict[str, Record]:
+        """The records of these revisions.  One whose text does not hash to its name is left
+        out, with a warning (the reader keeps what it had)."""
+        docs = self._collection("docs", create=False)
+        if docs is None or not wanted:
+            return {}
+        ids = [record_id for revision_ in wanted for record_id in revision_.ids]
+        texts: dict[str, str] = {}
+        for begin in range(0, len(ids), BATCH):
+            with self.chroma.errors("read records"):
+                result = docs.get(ids=ids[begin : begin + BATCH], include=["documents"])
+            texts.update(zip(result["ids"], result["documents"] or [], strict=True))
+        found: dict[str, Record] = {}
+        for revision_ in wanted:
+            if not all(record_id in texts for record_id in revision_.ids):
+                continue  # deleted meanwhile: the next sync sees why
+            text = "".join(texts[record_id] or "" for record_id in revision_.ids)
+            if revision(text) != revision_.rev:
+                log.warning(
+                    "document %s: record %s does not match its hash; ignored",
+                    revision_.doc_id,
+                    revision_.rev,
+                )
+                continue
+            found[revision_.doc_id] = decode(text)
         return found
 
     def sync(self) -> None:
@@ -547,8 +631,9 @@ class Team:
                     "SELECT entry, doc_id, seen FROM server_log WHERE collection = ?", (name,)
                 )
             }
+        # An entry is settled once SETTLE_S old by its writer's clock.
         now = time.time()
-        unsettled = {doc_id for doc_id, seen in applied.values() if seen > now - SETTLE_S}
+        unsettled = {doc_id for doc_id, written in applied.values() if written > now - SETTLE_S}
         with self.chroma.errors("count the change log"):
             count = log_collection.count()
         if not full and count == len(applied) and not unsettled:
@@ -573,49 +658,59 @@ class Team:
             if full:
                 db.execute("DELETE FROM server_log WHERE collection = ?", (name,))
                 db.execute("INSERT OR REPLACE INTO server_state VALUES (?, ?)", (name, log_id))
-            self._note_entries(new, seen=now)
+            self._note_entries(new)
         if changed:
             log.info("synced %d document(s) of %r from %s", changed, name, self.chroma.where)
 
     def _reconcile(self, doc_ids: Sequence[str]) -> int:
-        """Make the cache hold each document's current record, or not hold it; returns how
-        many documents changed."""
+        """Make the cache hold each document's newest record, or not hold it: revisions are
+        compared from metadata, and only the records the cache lacks are fetched.  Returns
+        how many documents changed."""
         store, db, name = self.store, self.store.db, self.name
         changed = 0
         for begin in range(0, len(doc_ids), SYNC_BATCH):
             part = doc_ids[begin : begin + SYNC_BATCH]
-            current = self._records(part)
-            records = {doc_id: decode(text) for doc_id, (_, text) in current.items()}
+            newest = self.newest(part)
+            held = {
+                doc_id: rev
+                for doc_id, rev in db.execute(
+                    "SELECT doc_id, rev FROM server_revisions WHERE collection = ? AND doc_id IN "
+                    f"({', '.join('?' * len(part))})",
+                    (name, *part),
+                )
+            }
+            stale = [
+                revision_
+                for doc_id, revision_ in newest.items()
+                if held.get(doc_id) != revision_.rev or not store.has_document(doc_id)
+            ]
+            gone = [
+                doc_id
+                for doc_id in part
+                if doc_id not in newest and (doc_id in held or store.has_document(doc_id))
+            ]
+            if not stale and not gone:
+                continue
+            records = self.fetch(stale)
             if records:
                 store._check_embedder(create=True)
                 self._check_records(records)
             words = self._words_for(records)
             with store.transaction("update the cache"):
-                for doc_id in part:
-                    row = db.execute(
-                        "SELECT rev FROM server_revisions WHERE collection = ? AND doc_id = ?",
+                for doc_id in gone:
+                    store._delete_rows(doc_id)
+                    db.execute(
+                        "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?",
                         (name, doc_id),
-                    ).fetchone()
-                    held = store.has_document(doc_id)
-                    if doc_id not in current:
-                        if held or row:
-                            store._delete_rows(doc_id)
-                            db.execute(
-                                "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?",
-                                (name, doc_id),
-                            )
-                            changed += 1
-                        continue
-                    rev = current[doc_id][0]
-                    if held and row and row[0] == rev:
-                        continue
-                    if held:
+                    )
+                    changed += 1
+                for doc_id, record in records.items():
+                    if store.has_document(doc_id):
                         store._delete_rows(doc_id)
-                    record = records[doc_id]
                     store._insert_rows(record.document, record.chunks, record.sentence_vectors)
                     db.execute(
                         "INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)",
-                        (name, doc_id, rev),
+                        (name, doc_id, newest[doc_id].rev),
                     )
                     changed += 1
                 if words:
@@ -656,13 +751,12 @@ class Team:
             for begin in range(0, len(missing), BATCH):
                 with self.chroma.errors("read words"):
                     result = words_collection.get(
-                        ids=missing[begin : begin + BATCH], include=["embeddings"]
+                        ids=missing[begin : begin + BATCH], include=["documents"]
                     )
-                embeddings = result.get("embeddings")
-                if embeddings is None:
-                    continue
-                for word, vector in zip(result["ids"], embeddings, strict=True):
-                    found[word] = np.asarray(vector, dtype=np.float32)
+                for word, packed in zip(result["ids"], result["documents"] or [], strict=True):
+                    vector = np.frombuffer(base64.b64decode(packed or ""), dtype=np.float32)
+                    if vector.shape == (self.store.embedder.dimension,):
+                        found[word] = vector
         rest = [word for word in missing if word not in found]
         if rest:
             for word, vector in zip(rest, self.store.embedder.embed(rest), strict=True):

@@ -95,7 +95,7 @@ def _prepare(
 
 def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
     """Embed a batch of documents in one call and write their vectors in one, then store
-    each document in its own commit."""
+    each document in its own commit (``Store.add_documents``)."""
     words = {
         word.lower()
         for prepared in batch
@@ -111,16 +111,14 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
             for prepared, (chunk_vectors, _) in zip(batch, vectors, strict=True)
         ]
     )
+    store.add_documents(
+        [
+            (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors, prepared.replaces)
+            for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+        ]
+    )
     outcomes = []
-    for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True):
-        store.add_document(
-            prepared.document,
-            prepared.chunks,
-            chunk_vectors,
-            sentence_vectors,
-            replaces=prepared.replaces,
-            vectors_added=True,
-        )
+    for prepared in batch:
         status: IngestStatus = "replaced" if prepared.replaces else "added"
         document = prepared.document
         outcomes.append(

@@ -14,7 +14,8 @@ import pytest
 
 from qa.config import Settings
 from qa.index.store import Store, database_path
-from qa.index.team import Team, current_records
+from qa.index.team import Team
+from qa.index.team import revisions as complete_revisions
 from tests.helpers import (
     ROOT,
     SEED,
@@ -119,12 +120,12 @@ def server_state(url: str, home: Path) -> tuple[dict[str, str], Counter[str], li
         team = Team(store)
         docs = team._collection("docs", create=False)
         assert docs is not None
-        result = docs.get(include=["documents", "metadatas"])
+        result = docs.get(include=["metadatas"])
         revisions: Counter[str] = Counter()
         for metadata in result["metadatas"] or []:
             if metadata["part"] == 0:
                 revisions[str(metadata["doc_id"])] += 1
-        current = {doc_id: rev for doc_id, (rev, _) in current_records(result).items()}
+        current = {doc_id: listed[0].rev for doc_id, listed in complete_revisions(result).items()}
         vectors = sorted(store.vector_ids())
     finally:
         store.close()
