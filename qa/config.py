@@ -47,6 +47,8 @@ class Settings:
     chroma_auth_header: str = "authorization"
     # Seconds one request to the Chroma server may take.
     chroma_timeout: float = 30.0
+    # A CA bundle to verify an https Chroma URL with (a private CA, a self-signed proxy).
+    chroma_ca: str = ""
     chunk_tokens: int = 200
     backend: str = "extractive"
     model: str = "gpt-4o-mini"
@@ -75,6 +77,7 @@ class Settings:
             or os.environ.get("CHROMA_CLIENT_AUTH_CREDENTIALS", ""),
             chroma_auth_header=os.environ.get("QA_CHROMA_AUTH_HEADER") or "authorization",
             chroma_timeout=_env_float("QA_CHROMA_TIMEOUT", 30.0),
+            chroma_ca=os.environ.get("QA_CHROMA_CA", ""),
             chunk_tokens=_env_int("QA_CHUNK_TOKENS", 200),
             backend=os.environ.get("QA_BACKEND") or "extractive",
             model=os.environ.get("QA_MODEL") or "gpt-4o-mini",
@@ -148,6 +151,11 @@ class Settings:
             raise ConfigError(
                 f"QA_CHROMA_AUTH_HEADER={self.chroma_auth_header!r} is not a header qa sends",
                 fix="use authorization (Bearer token) or x-chroma-token",
+            )
+        if self.chroma_ca and not Path(self.chroma_ca).expanduser().is_file():
+            raise ConfigError(
+                f"QA_CHROMA_CA={self.chroma_ca!r} is not a file",
+                fix="give the path of a PEM file of CA certificates, or unset it",
             )
         if self.chroma_timeout <= 0:
             raise ConfigError(

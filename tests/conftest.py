@@ -55,6 +55,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "QA_CHROMA_TOKEN",
         "QA_CHROMA_AUTH_HEADER",
         "QA_CHROMA_TIMEOUT",
+        "QA_CHROMA_CA",
         "CHROMA_CLIENT_AUTH_CREDENTIALS",
         "QA_CHUNK_TOKENS",
         "QA_MAX_CONTEXT_TOKENS",

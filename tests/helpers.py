@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -493,7 +494,9 @@ class AuthProxy:
     was given (as careless servers do), so a client that printed bodies would leak it.
     Every request's headers are recorded."""
 
-    def __init__(self, upstream: str, token: str, header: str = "authorization") -> None:
+    def __init__(
+        self, upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.token = token
         self.header = header
@@ -553,7 +556,14 @@ class AuthProxy:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            # ``tls``: a folder with cert.pem and key.pem (see ``self_signed``).
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls / "cert.pem", tls / "key.pem")
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
@@ -562,12 +572,31 @@ class AuthProxy:
         self.httpd.server_close()
 
 
+def self_signed(folder: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) made with the openssl
+    command; the test is skipped where there is none."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a certificate with")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
 @pytest.fixture
 def auth_proxy() -> Iterator[Callable[..., AuthProxy]]:
     proxies: list[AuthProxy] = []
 
-    def start(upstream: str, token: str, header: str = "authorization") -> AuthProxy:
-        proxy = AuthProxy(upstream, token, header)
+    def start(
+        upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> AuthProxy:
+        proxy = AuthProxy(upstream, token, header, tls)
         proxies.append(proxy)
         return proxy
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import ssl
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -240,7 +242,18 @@ class ChromaIndex:
                     chroma_settings = ChromaSettings(
                         anonymized_telemetry=False, chroma_server_ssl_verify=False
                     )
-                with self.errors("connect"):
+                elif self.settings.chroma_ca:
+                    chroma_settings = ChromaSettings(
+                        anonymized_telemetry=False,
+                        chroma_server_ssl_verify=str(Path(self.settings.chroma_ca).expanduser()),
+                    )
+                with self.errors("connect"), warnings.catch_warnings():
+                    # chromadb hands QA_CHROMA_CA to httpx as a path, which httpx deprecates.
+                    warnings.filterwarnings(
+                        "ignore",
+                        message="`verify=<str>` is deprecated",
+                        category=DeprecationWarning,
+                    )
                     client = chromadb.HttpClient(
                         host=url.hostname or "127.0.0.1",
                         port=url.port or (443 if url.scheme == "https" else 8000),
@@ -312,7 +325,7 @@ class ChromaIndex:
     def error(self, action: str, error: BaseException) -> StoreError:
         detail = mask(_first_line(error), self.settings.chroma_token)
         if self.server:
-            return self._server_error(action, detail)
+            return self._server_error(action, detail, _causes(error))
         kind = fault_kind(error)
         if kind != "damaged":
             return StoreFault(
@@ -327,7 +340,7 @@ class ChromaIndex:
             kind=kind,
         )
 
-    def _server_error(self, action: str, detail: str) -> StoreError:
+    def _server_error(self, action: str, detail: str, causes: str) -> StoreError:
         where = self.where
         status = self._probe()
         if status in (401, 403):
@@ -341,12 +354,17 @@ class ChromaIndex:
                 fix="check QA_CHROMA_TOKEN, and QA_CHROMA_AUTH_HEADER if the server expects "
                 "X-Chroma-Token rather than Authorization: Bearer",
             )
+        if status is None and re.search(r"CERTIFICATE_VERIFY_FAILED|certificate verify", causes):
+            return StoreError(
+                f"cannot verify the TLS certificate of Chroma at {where} ({action})",
+                fix="set QA_CHROMA_CA to the PEM file of the CA that signed it (for a private "
+                "CA or a self-signed proxy)",
+            )
         if status is None:
             return StoreError(
                 f"cannot reach Chroma at {where} ({action}: {detail})",
                 fix="start it (chroma run --path DIR --host 127.0.0.1 --port PORT) or fix "
-                "QA_CHROMA_URL / --chroma-url; nothing was changed on the server by this "
-                "command's failed step",
+                "QA_CHROMA_URL / --chroma-url; nothing was lost",
             )
         return StoreError(
             f"Chroma at {where} failed ({action}: {detail})",
@@ -362,7 +380,13 @@ class ChromaIndex:
             f"{base}/api/v2/auth/identity", headers=auth_headers(self.settings)
         )
         # No proxies from the environment: they are not what qa's client used.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if self.settings.chroma_ca:
+            context = ssl.create_default_context(
+                cafile=str(Path(self.settings.chroma_ca).expanduser())
+            )
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        opener = urllib.request.build_opener(*handlers)
         try:
             with opener.open(request, timeout=min(5.0, self.settings.chroma_timeout)) as reply:
                 return int(reply.status)
@@ -375,6 +399,19 @@ class ChromaIndex:
 def _missing(error: Exception) -> bool:
     text = str(error).lower()
     return "does not exist" in text or type(error).__name__ == "NotFoundError"
+
+
+def _causes(error: BaseException) -> str:
+    """The first lines of an error and of the errors it was raised from (Chroma's client
+    wraps a TLS failure in "Could not connect to a Chroma server")."""
+    lines = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines.append(_first_line(current))
+        current = current.__cause__ or current.__context__
+    return " | ".join(lines)
 
 
 def _first_line(error: BaseException) -> str:

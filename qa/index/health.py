@@ -91,6 +91,8 @@ def check(settings: Settings, store: Store | None = None) -> CheckReport:
     chroma_where = settings.chroma_url or str(settings.home / "chroma")
     report = CheckReport(settings.collection, str(path), chroma_where)
     if store is None:
+        if not path.exists() and not settings.chroma_url:
+            return report  # no store yet: nothing to check, and nothing is created
         report.problems += sqlite_problems(path)
         if any(p.kind in ("damaged-database", "newer-schema") for p in report.problems):
             return report

@@ -679,13 +679,14 @@ class Store:
     def sweep_orphans(self) -> int:
         """Delete vectors whose chunk SQLite does not know (left by a killed writer).
 
-        Not while a damaged database ``qa repair`` moved aside is kept: Chroma holds each
-        chunk's text beside its vector, and those may be all that is left of documents
-        the damage lost."""
+        Not while a damaged database ``qa repair`` moved aside is kept, nor when SQLite has
+        no chunk of the collection at all: Chroma holds each chunk's text beside its
+        vector, and those may be all that is left of documents that were lost."""
         if self.team is not None:
             return self.team.sweep_orphans()
         collection = self._vectors(create=False)
-        if collection is None or self.damaged_copies():
+        # With no chunk at all the database was more likely lost than the vectors orphaned.
+        if collection is None or self.damaged_copies() or not self._has_chunks():
             return 0
         with self.chroma.errors("count"):
             if collection.count() == self.count_chunks():

@@ -98,7 +98,14 @@ def _repair_local(store: Store, on_progress: Progress | None) -> list[str]:
     actions += _repair_rows(store)
     stale = store.orphan_vector_ids()
     kept = store.damaged_copies()
-    if stale and kept:
+    if stale and not store.count_chunks():
+        actions.append(
+            f"kept {len(stale)} vectors although {store.path.name} has no chunk of collection "
+            f"{store.collection_name!r}: if the database was lost, these (with each chunk's "
+            "text) may be all that is left; restore it from a backup, or ingest the articles "
+            "again and run qa repair"
+        )
+    elif stale and kept:
         # Chroma keeps each chunk's text with its vector: while a damaged database is
         # around, these may be all that is left of documents it lost.
         actions.append(

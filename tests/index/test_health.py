@@ -209,3 +209,14 @@ def test_no_error_anywhere_suggests_forgetting() -> None:
                     if isinstance(part, ast.Constant) and "forget" in str(part.value):
                         offenders.append(f"{path.name}:{part.lineno}")
     assert offenders == []
+
+
+def test_a_lost_database_does_not_cost_the_vectors(home: Path) -> None:
+    before = vector_ids(home)
+    (home / "qa.sqlite3").unlink()
+    repaired = qa(home, "repair")
+    assert "kept 47 vectors" in repaired.stdout and "backup" in repaired.stdout
+    assert vector_ids(home) == before
+    # Ingesting the articles again reuses their ids: everything matches once more.
+    assert qa(home, "ingest", str(ARTICLES)).returncode == 0
+    assert vector_ids(home) == before == chunk_ids(home)

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SEED, AuthProxy, ChromaServer, assert_one_line_error, qa_env, run
+from tests.helpers import (
+    SEED,
+    AuthProxy,
+    ChromaServer,
+    assert_one_line_error,
+    qa_env,
+    run,
+    self_signed,
+)
 
 SECRET = "qaTEAM-tok-3f9e1c7a5b2d4e60-HxQ2"
 WRONG = "qaWRONG-tok-8d2b6f0a1c3e5a79-Zt4"
@@ -165,3 +173,32 @@ def test_a_real_qa_process_sends_the_token_and_prints_nothing_of_it(
         assert not leaks(text), text
     assert file_leaks(home) == {}
     assert os.environ.get("QA_CHROMA_TOKEN") is None
+
+
+def test_tls_through_the_proxy_is_verified_against_qa_chroma_ca(
+    chroma_server: ChromaServer,
+    auth_proxy: Start,
+    debug_logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    certificate = self_signed(tmp_path / "tls")
+    proxy = auth_proxy(chroma_server.url, SECRET, tls=certificate)
+    assert proxy.url.startswith("https://")
+    home = tmp_path / "a"
+    # A self-signed proxy is not trusted by default: one line naming the fix.
+    use(monkeypatch, home, proxy.url, QA_CHROMA_TOKEN=SECRET)
+    code, out, err = run("list")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "cannot verify the TLS certificate", "QA_CHROMA_CA")
+
+    use(monkeypatch, home, proxy.url, QA_CHROMA_TOKEN=SECRET,
+        QA_CHROMA_CA=str(certificate / "cert.pem"))  # fmt: skip
+    code, out, err = run("ingest", str(SEED))
+    assert code == 0, err
+    code, out, err = run("ask", QUESTION)
+    assert code == 0 and "supply weapons" in out, err
+    assert proxy.refused == 0 and proxy.seen
+    assert file_leaks(home) == {}
+    for record in debug_logs.records:
+        assert not leaks(f"{record.name} {record.getMessage()}")
