@@ -97,8 +97,14 @@ def check(settings: Settings, store: Store | None = None) -> CheckReport:
         if any(p.kind in ("damaged-database", "newer-schema") for p in report.problems):
             return report
         try:
-            with Store.using(None, settings) as opened:
-                _check_store(opened, report)
+            # Synced in team mode; no warning of missing vectors: the report says it.
+            opened = Store(settings, sync=bool(settings.chroma_url))
+            opened._vectors_checked = True
+            with Store.using(opened, settings):
+                try:
+                    _check_store(opened, report)
+                finally:
+                    opened.close()
         except QAError as error:
             report.problems.append(StoreProblem("cannot-open", error.what, error.fix))
         return report
@@ -301,7 +307,7 @@ def drop_stray_chunks(store: Store) -> int:
             count += store.db.execute(
                 "SELECT COUNT(*) FROM chunks WHERE collection = ? AND doc_id = ?", (name, doc_id)
             ).fetchone()[0]
-            store._delete_rows(doc_id)
+            store.rows.delete_document(doc_id)
     return int(count)
 
 

@@ -49,22 +49,22 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from qa.config import Settings
 from qa.errors import EmbedderMismatchError, StoreError
-from qa.index.chroma import BATCH
-from qa.index.embed import Vectors
+from qa.index.chroma import BATCH, ChromaIndex
+from qa.index.embed import Embedder, Vectors
+from qa.index.rows import DATABASE, Rows
 from qa.text.words import vocabulary
 from qa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
-
-    from qa.index.store import Store
 
 log = logging.getLogger("qa")
 
@@ -225,10 +225,23 @@ def _entry_id() -> str:
 class Team:
     """The server side of one store in team mode, and the sync of its local cache."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.name = store.collection_name
-        self.chroma = store.chroma
+    def __init__(
+        self,
+        rows: Rows,
+        chroma: ChromaIndex,
+        settings: Settings,
+        *,
+        embedder: Callable[[], Embedder],
+        vectors: Callable[[bool], Collection | None],
+    ) -> None:
+        """``rows``: the local cache; ``embedder`` and ``vectors`` give the store's embedder
+        and its collection of chunk vectors (``vectors(create)``)."""
+        self.rows = rows
+        self.name = rows.collection
+        self.chroma = chroma
+        self.settings = settings
+        self.embedder = embedder
+        self.vectors = vectors
         self._collections: dict[str, Collection] = {}
 
     def collection_name(self, kind: str) -> str:
@@ -285,7 +298,7 @@ class Team:
         log entries (entry to document) and each document's revision."""
         if not outgoing:
             return {}, {}
-        embedder = self.store.embedder.name
+        embedder = self.embedder().name
         texts = {
             item.document.id: encode(item.document, item.chunks, item.sentence_vectors, embedder)
             for item in outgoing
@@ -361,7 +374,7 @@ class Team:
                     docs.delete(where=_where_docs(doc_ids[begin : begin + SYNC_BATCH]))
 
     def _delete_vectors(self, doc_ids: Sequence[str]) -> None:
-        vectors = self.store._vectors(create=False)
+        vectors = self.vectors(False)
         if vectors is None:
             return
         try:
@@ -376,7 +389,7 @@ class Team:
 
     def note_published(self, doc_id: str, rev: str, replaces: Sequence[str]) -> None:
         """Record in the cache (inside its open transaction) what this writer published."""
-        db, name = self.store.db, self.name
+        db, name = self.rows.db, self.name
         db.execute("INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)", (name, doc_id, rev))
         for old in replaces:
             if old != doc_id:
@@ -396,13 +409,13 @@ class Team:
         return entry
 
     def note_removed(self, doc_id: str, entry: str) -> None:
-        self.store.db.execute(
+        self.rows.db.execute(
             "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?", (self.name, doc_id)
         )
         self._note_entries({entry: doc_id})
 
     def _note_entries(self, entries: dict[str, str]) -> None:
-        self.store.db.executemany(
+        self.rows.db.executemany(
             "INSERT OR IGNORE INTO server_log VALUES (?, ?, ?, ?)",
             [(self.name, entry, doc_id, _entry_time(entry)) for entry, doc_id in entries.items()],
         )
@@ -434,31 +447,27 @@ class Team:
 
     def rebuild_cache(self) -> None:
         """Empty the local cache of the collection and sync it again from the server."""
-        with self.store.transaction("empty the cache"):
-            self.store._delete_collection_rows()
+        with self.rows.transaction("empty the cache", immediate=True):
+            self.rows.delete_collection()
             self.forget_state()
         self.sync()
 
     def forget_state(self) -> None:
         for table in ("server_state", "server_log", "server_revisions"):
-            self.store.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.name,))
+            self.rows.db.execute(f"DELETE FROM {table} WHERE collection = ?", (self.name,))
 
     def sweep_orphans(self) -> int:
         """Remove vectors of documents that have no record on the server, once they are older
         than ``ORPHAN_GRACE_S`` (a writer on another machine may be about to publish them).
         Vectors written before team mode (no ``at``) are never swept."""
-        store = self.store
-        vectors = store._vectors(create=False)
+        vectors = self.vectors(False)
         if vectors is None:
             return 0
         with self.chroma.errors("count"):
-            if vectors.count() == store.count_chunks():
+            if vectors.count() == self.rows.count_chunks():
                 return 0
         cutoff = time.time() - ORPHAN_GRACE_S
-        known = {
-            row[0]
-            for row in store.db.execute("SELECT id FROM chunks WHERE collection = ?", (self.name,))
-        }
+        known = self.rows.chunk_ids()
         candidates: dict[str, list[str]] = {}
         offset = 0
         while True:
@@ -479,7 +488,9 @@ class Team:
             if doc_id not in published
             for chunk_id in ids
         ]
-        store.delete_vectors(orphans)
+        for begin in range(0, len(orphans), BATCH):
+            with self.chroma.errors("delete vectors"):
+                vectors.delete(ids=orphans[begin : begin + BATCH])
         if orphans:
             log.warning("removed %d vectors left by an interrupted write", len(orphans))
         return len(orphans)
@@ -490,16 +501,14 @@ class Team:
         """Documents an older qa ingested with ``QA_CHROMA_URL``: their text stayed in
         ``QA_HOME/qa.sqlite3`` and only their vectors went to the server.  Those whose
         vectors are on the server and that have no record there are returned."""
-        from dataclasses import replace
-
-        from qa.index.store import DATABASE, Store
-
-        if not (self.store.settings.home / DATABASE).is_file():
+        path = self.settings.home / DATABASE
+        if not path.is_file():
             return []
         vectors = self.chroma.collection(self.name, create=False)
         if vectors is None:
             return []
-        local = Store(replace(self.store.settings, chroma_url=""), self.store.embedder, sync=False)
+        local = Rows.open(path, self.name)
+        dimension = self.embedder().dimension
         try:
             found = []
             published = self.newest(local.doc_ids())
@@ -513,7 +522,7 @@ class Team:
                     Record(
                         local.get_document(doc_id),
                         local.document_chunks(doc_id),
-                        local.sentence_vectors(doc_id),
+                        local.sentence_vectors(doc_id, dimension),
                     )
                 )
             return found
@@ -534,7 +543,7 @@ class Team:
                 len(legacy),
                 self.name,
                 self.chroma.where,
-                self.store.settings.home / "qa.sqlite3",
+                self.settings.home / "qa.sqlite3",
             )
 
     def publish_legacy(self) -> int:
@@ -551,7 +560,7 @@ class Team:
             }
         )
         if words:
-            self.add_words(words, self.store.embedder.embed(words))
+            self.add_words(words, self.embedder().embed(words))
         self.publish([Outgoing(r.document, r.chunks, r.sentence_vectors) for r in legacy])
         self.sync()
         return len(legacy)
@@ -603,7 +612,7 @@ class Team:
 
     def sync(self) -> None:
         """Bring the cache up to date with the server (see the module's docstring)."""
-        store, db, name = self.store, self.store.db, self.name
+        db, name = self.rows.db, self.name
         log_collection = self._collection("log", create=False)
         if log_collection is None:
             self._warn_legacy()
@@ -614,8 +623,8 @@ class Team:
             ).fetchone()
             if held:
                 log.info("collection %r is gone from the server; emptying the cache", name)
-                with store.transaction("update the cache"):
-                    store._delete_collection_rows()
+                with self.rows.transaction("update the cache", immediate=True):
+                    self.rows.delete_collection()
                     self.forget_state()
             return
         log_id = str(log_collection.id)
@@ -639,26 +648,36 @@ class Team:
         if not full and count == len(applied) and not unsettled:
             return
         new: dict[str, str] = {}
+        unknown: list[str] = []
         if full or count != len(applied):
+            listed: set[str] = set()
             offset = 0
             while True:
                 with self.chroma.errors("read the change log"):
                     page = log_collection.get(include=["metadatas"], limit=BATCH, offset=offset)
                 for entry, metadata in zip(page["ids"], page["metadatas"] or [], strict=True):
+                    listed.add(entry)
                     if entry not in applied:
                         new[entry] = str(metadata["doc_id"])
                 if len(page["ids"]) < BATCH:
                     break
                 offset += BATCH
+            # Entries the cache noted that the server does not have (none, normally): left
+            # in, they would keep the counts apart and every sync reading the whole log.
+            unknown = [entry for entry in applied if entry not in listed]
         touched = set(new.values()) | unsettled
         if full:
-            touched |= set(store.doc_ids())
+            touched |= set(self.rows.doc_ids())
         changed = self._reconcile(sorted(touched))
-        with store.transaction("update the cache"):
+        with self.rows.transaction("update the cache", immediate=True):
             if full:
                 db.execute("DELETE FROM server_log WHERE collection = ?", (name,))
                 db.execute("INSERT OR REPLACE INTO server_state VALUES (?, ?)", (name, log_id))
             self._note_entries(new)
+            db.executemany(
+                "DELETE FROM server_log WHERE collection = ? AND entry = ?",
+                [(name, entry) for entry in unknown],
+            )
         if changed:
             log.info("synced %d document(s) of %r from %s", changed, name, self.chroma.where)
 
@@ -666,7 +685,7 @@ class Team:
         """Make the cache hold each document's newest record, or not hold it: revisions are
         compared from metadata, and only the records the cache lacks are fetched.  Returns
         how many documents changed."""
-        store, db, name = self.store, self.store.db, self.name
+        db, name = self.rows.db, self.name
         changed = 0
         for begin in range(0, len(doc_ids), SYNC_BATCH):
             part = doc_ids[begin : begin + SYNC_BATCH]
@@ -682,32 +701,34 @@ class Team:
             stale = [
                 revision_
                 for doc_id, revision_ in newest.items()
-                if held.get(doc_id) != revision_.rev or not store.has_document(doc_id)
+                if held.get(doc_id) != revision_.rev or not self.rows.has_document(doc_id)
             ]
             gone = [
                 doc_id
                 for doc_id in part
-                if doc_id not in newest and (doc_id in held or store.has_document(doc_id))
+                if doc_id not in newest and (doc_id in held or self.rows.has_document(doc_id))
             ]
             if not stale and not gone:
                 continue
             records = self.fetch(stale)
             if records:
-                store._check_embedder(create=True)
+                self.rows.check_embedder(self.embedder(), create=True)
                 self._check_records(records)
             words = self._words_for(records)
-            with store.transaction("update the cache"):
+            with self.rows.transaction("update the cache", immediate=True):
                 for doc_id in gone:
-                    store._delete_rows(doc_id)
+                    self.rows.delete_document(doc_id)
                     db.execute(
                         "DELETE FROM server_revisions WHERE collection = ? AND doc_id = ?",
                         (name, doc_id),
                     )
                     changed += 1
                 for doc_id, record in records.items():
-                    if store.has_document(doc_id):
-                        store._delete_rows(doc_id)
-                    store._insert_rows(record.document, record.chunks, record.sentence_vectors)
+                    if self.rows.has_document(doc_id):
+                        self.rows.delete_document(doc_id)
+                    self.rows.insert_document(
+                        record.document, record.chunks, record.sentence_vectors
+                    )
                     db.execute(
                         "INSERT OR REPLACE INTO server_revisions VALUES (?, ?, ?)",
                         (name, doc_id, newest[doc_id].rev),
@@ -724,7 +745,7 @@ class Team:
         return changed
 
     def _check_records(self, records: dict[str, Record]) -> None:
-        dimension = self.store.embedder.dimension
+        dimension = self.embedder().dimension
         for doc_id, record in records.items():
             shape = record.sentence_vectors.shape
             if shape != (len(record.document.sentences), dimension):
@@ -744,7 +765,7 @@ class Team:
             for record in records.values()
             for word in vocabulary(f"{record.document.title} {record.document.text}")
         }
-        missing = self.store.missing_words(sorted(wanted))
+        missing = self.rows.missing_words(sorted(wanted))
         found: dict[str, Vectors] = {}
         words_collection = self._collection("words", create=False)
         if words_collection is not None and missing:
@@ -755,10 +776,10 @@ class Team:
                     )
                 for word, packed in zip(result["ids"], result["documents"] or [], strict=True):
                     vector = np.frombuffer(base64.b64decode(packed or ""), dtype=np.float32)
-                    if vector.shape == (self.store.embedder.dimension,):
+                    if vector.shape == (self.embedder().dimension,):
                         found[word] = vector
         rest = [word for word in missing if word not in found]
         if rest:
-            for word, vector in zip(rest, self.store.embedder.embed(rest), strict=True):
+            for word, vector in zip(rest, self.embedder().embed(rest), strict=True):
                 found[word] = vector
         return found

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from filelock import FileLock
+
 from qa.config import Settings
 from qa.index import health
 from qa.index.store import Store, database_path
@@ -48,7 +50,9 @@ def repair(settings: Settings, on_progress: Progress | None = None) -> RepairRep
     path = database_path(settings)
     damaged = [p for p in health.sqlite_problems(path) if p.kind == "damaged-database"]
     if damaged:
-        actions += _salvage(settings)
+        # The writer lock, so no other qa process writes the file while it is moved.
+        with FileLock(settings.home / "write.lock", timeout=settings.lock_timeout):
+            actions += _salvage(settings)
     with Store.using(None, settings) as store, store.writing():
         if store.team is not None:
             actions += _repair_team(store, on_progress)

@@ -14,7 +14,6 @@ import pytest
 
 from qa.config import Settings
 from qa.index.store import Store, database_path
-from qa.index.team import Team
 from qa.index.team import revisions as complete_revisions
 from tests.helpers import (
     ROOT,
@@ -117,8 +116,8 @@ def server_state(url: str, home: Path) -> tuple[dict[str, str], Counter[str], li
     settings = Settings.from_env(home=home, chroma_url=url)
     store = Store(settings, sync=False)
     try:
-        team = Team(store)
-        docs = team._collection("docs", create=False)
+        assert store.team is not None
+        docs = store.team._collection("docs", create=False)
         assert docs is not None
         result = docs.get(include=["metadatas"])
         revisions: Counter[str] = Counter()
