@@ -22,7 +22,7 @@ from qa.config import Settings
 from qa.errors import QAError, StoreError
 from qa.index import migrations
 from qa.index.chroma import StoreFault, fault_kind
-from qa.index.store import Store, database_path
+from qa.index.store import Store, database_path, sqlite_error
 from qa.types import CheckReport, StoreProblem
 
 log = logging.getLogger("qa")
@@ -82,7 +82,8 @@ def _sqlite_problem(path: Path, error: BaseException) -> StoreProblem:
             f"{REPAIR}: it keeps the damaged file beside a new one and recovers every "
             "document it can read",
         )
-    return StoreProblem("unreadable-database", f"cannot read {path}: {error}", "see the message")
+    fault = sqlite_error(path, "read", error)
+    return StoreProblem("unreadable-database", fault.what, fault.fix)
 
 
 def check(settings: Settings, store: Store | None = None) -> CheckReport:
