@@ -67,14 +67,17 @@ def cache_key() -> str:
     return digest.hexdigest()[:12]
 
 
-def fill(home: str, collection: str, target_chunks: int, articles: list[str]) -> dict[str, Any]:
-    """Ingest ``articles`` for real, then add perturbed copies until ``target_chunks``."""
+def fill(
+    home: str, collection: str, target_chunks: int, articles: list[str], chroma_url: str = ""
+) -> dict[str, Any]:
+    """Ingest ``articles`` for real, then add perturbed copies until ``target_chunks``
+    (``chroma_url``: in team mode, on that server)."""
     ingest_module = importlib.import_module("qa.ingestion.pipeline")
     from bench.pipeline import preload_chroma, settings_for
     from qa.index.store import Store
 
     preload_chroma()
-    store = Store.open(settings_for(home, collection))
+    store = Store.open(settings_for(home, collection, chroma_url))
     # Setup, not measurement: skip the fsync per document a store normally does.
     store.db.execute("PRAGMA synchronous = OFF")
     captured: list[tuple[tuple[Any, ...], dict[str, Any]]] = []

@@ -669,6 +669,65 @@ class Scope(StrEnum):
     collection = "collection"
 
 
+@app.command()
+def check(
+    collection: CollectionOption = None,
+    chroma_url: ChromaUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the store: SQLite integrity, vectors against chunks, the full-text index.
+
+    Prints one line per problem with its fix (stdout) and exits 1 when there is any.
+    Changes nothing; qa repair applies the fixes.
+    """
+    from qa.index.health import check as check_store
+
+    with user_errors():
+        report = check_store(settings_from(collection, chroma_url=chroma_url))
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for problem in report.problems:
+            stdout.print(f"problem: {escape(problem.line())}")
+    stderr.print(report.summary_line())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def repair(
+    collection: CollectionOption = None,
+    chroma_url: ChromaUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fix what qa check finds without losing text: rebuild vectors and the full-text index
+    from the stored documents, remove orphans, move a damaged Chroma folder or database
+    aside (never deleting it). Exits 1 if problems remain."""
+    from qa.ingestion.repair import repair as repair_store
+
+    with user_errors():
+        settings = settings_from(collection, chroma_url=chroma_url)
+        with progress_bar() as progress:
+            task = progress.add_task("repairing", total=None)
+
+            def on_progress(step: str, done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total, description=step)
+
+            report = repair_store(settings, on_progress=on_progress)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for action in report.actions:
+            stdout.print(escape(action))
+        for problem in report.check.problems:
+            stdout.print(f"problem: {escape(problem.line())}")
+    if not report.actions:
+        stderr.print("nothing to repair")
+    stderr.print(report.check.summary_line())
+    if not report.check.ok:
+        raise typer.Exit(1)
+
+
 @app.command("eval")
 def eval_command(
     dataset: Annotated[

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -55,6 +56,14 @@ class Settings:
     home: Path
     collection: str = DEFAULT_COLLECTION
     chroma_url: str = ""
+    # Team mode: sent to the Chroma server (or the proxy in front of it) on every request.
+    chroma_token: str = field(default="", repr=False)
+    # "authorization" (Authorization: Bearer TOKEN) or "x-chroma-token".
+    chroma_auth_header: str = "authorization"
+    # Seconds one request to the Chroma server may take.
+    chroma_timeout: float = 30.0
+    # A CA bundle to verify an https Chroma URL with (a private CA, a self-signed proxy).
+    chroma_ca: str = ""
     chunk_tokens: int = 200
     backend: str = "extractive"
     model: str = "gpt-4o-mini"
@@ -80,6 +89,12 @@ class Settings:
             home=Path(home).expanduser(),
             collection=os.environ.get("QA_COLLECTION") or DEFAULT_COLLECTION,
             chroma_url=os.environ.get("QA_CHROMA_URL", ""),
+            # Chroma's own client variable is honoured when qa's is not set.
+            chroma_token=os.environ.get("QA_CHROMA_TOKEN")
+            or os.environ.get("CHROMA_CLIENT_AUTH_CREDENTIALS", ""),
+            chroma_auth_header=os.environ.get("QA_CHROMA_AUTH_HEADER") or "authorization",
+            chroma_timeout=_env_float("QA_CHROMA_TIMEOUT", 30.0),
+            chroma_ca=os.environ.get("QA_CHROMA_CA", ""),
             chunk_tokens=_env_int("QA_CHUNK_TOKENS", 200),
             backend=os.environ.get("QA_BACKEND") or "extractive",
             model=os.environ.get("QA_MODEL") or "gpt-4o-mini",
@@ -105,6 +120,25 @@ class Settings:
         settings.validate()
         return settings
 
+    def _validate_chroma_url(self) -> None:
+        parts = urlsplit(self.chroma_url)
+        # The URL is shown in messages; a secret in it would be shown too.
+        if "@" in parts.netloc or parts.query:
+            raise ConfigError(
+                "the Chroma URL carries credentials or a query",
+                fix="give only http(s)://HOST:PORT, and the token in QA_CHROMA_TOKEN",
+            )
+        try:
+            valid = parts.port is not None or parts.hostname is not None
+        except ValueError:
+            valid = False
+        if not re.match(r"^https?://[^/\s]+", self.chroma_url) or not valid:
+            shown = self.chroma_url if len(self.chroma_url) <= 80 else self.chroma_url[:80] + "..."
+            raise ConfigError(
+                f"invalid Chroma URL {shown!r}",
+                fix="use http://HOST:PORT, e.g. http://127.0.0.1:8000",
+            )
+
     def validate(self) -> None:
         # The backend name is checked by qa.backends.registry, which owns the list of
         # backends; config sits below the backends layer and cannot import it.
@@ -129,10 +163,21 @@ class Settings:
                 "QA_URL_TIMEOUT must be positive and QA_LOCK_TIMEOUT not negative",
                 fix="set them to a number of seconds",
             )
-        if self.chroma_url and not re.match(r"^https?://[^/\s]+", self.chroma_url):
+        if self.chroma_url:
+            self._validate_chroma_url()
+        if self.chroma_auth_header.lower() not in ("authorization", "x-chroma-token"):
             raise ConfigError(
-                f"invalid Chroma URL {self.chroma_url!r}",
-                fix="use http://HOST:PORT, e.g. http://127.0.0.1:8000",
+                f"QA_CHROMA_AUTH_HEADER={self.chroma_auth_header!r} is not a header qa sends",
+                fix="use authorization (Bearer token) or x-chroma-token",
+            )
+        if self.chroma_ca and not Path(self.chroma_ca).expanduser().is_file():
+            raise ConfigError(
+                f"QA_CHROMA_CA={self.chroma_ca!r} is not a file",
+                fix="give the path of a PEM file of CA certificates, or unset it",
+            )
+        if self.chroma_timeout <= 0:
+            raise ConfigError(
+                "QA_CHROMA_TIMEOUT must be positive", fix="set it to a number of seconds"
             )
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(

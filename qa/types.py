@@ -299,8 +299,9 @@ def _total(stories: list[Story]) -> int:
 
 # added: a new document; updated: a known source's text changed, same id, new text;
 # unchanged: the source's text is stored already; linked: the same text is stored from
-# another source, and this source was added to that document; failed: refused.
-IngestStatus = Literal["added", "updated", "unchanged", "linked", "failed"]
+# another source, and this source was added to that document; restored: already stored,
+# but its vectors were missing and were written again; failed: refused.
+IngestStatus = Literal["added", "updated", "unchanged", "linked", "restored", "failed"]
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,8 @@ class IngestReport:
         )
         if self.count("linked"):
             line += f", {self.count('linked')} linked"
+        if self.count("restored"):
+            line += f", {self.count('restored')} restored"
         if self.skipped:
             line += f", {len(self.skipped)} skipped"
         return line
@@ -350,6 +353,7 @@ class IngestReport:
             "updated": self.count("updated"),
             "unchanged": self.count("unchanged"),
             "linked": self.count("linked"),
+            "restored": self.count("restored"),
             "failed": self.count("failed"),
         }
 
@@ -369,3 +373,56 @@ class DocumentInfo:
         payload = asdict(self)
         payload["sources"] = list(self.sources or (self.source,))
         return payload
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """One thing ``qa check`` found wrong with a store, and the fix."""
+
+    kind: str
+    what: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.what}; {self.fix}"
+
+
+@dataclass
+class CheckReport:
+    """What ``qa check`` found: the collection's counts and every problem."""
+
+    collection: str
+    database: str
+    vectors_at: str
+    documents: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    fts_rows: int = 0
+    problems: list[StoreProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary_line(self) -> str:
+        counts = (
+            f"collection {self.collection!r}: {self.documents} documents, {self.chunks} chunks, "
+            f"{self.vectors} vectors, {self.fts_rows} full-text rows"
+        )
+        if self.ok:
+            return f"{counts}; no problems"
+        return f"{counts}; {len(self.problems)} problem(s)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class RepairReport:
+    """What ``qa repair`` did, and the check that followed."""
+
+    actions: list[str]
+    check: CheckReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": list(self.actions), "check": self.check.to_dict()}

@@ -17,16 +17,20 @@ with no remembered output forms.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -476,3 +480,202 @@ def evidence_lines(server: ScriptedServer, request: int = -1) -> dict[int, str]:
 
 def sentence_text(document: Document, ref: SentenceRef) -> str:
     return " ".join(document.sentences[ref.index].text.split())
+
+
+# ---- a real Chroma server, and an authenticating reverse proxy in front of it -------
+
+
+def chroma_executable() -> str:
+    return shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+
+
+@dataclass
+class ChromaServer:
+    """``chroma run`` on loopback, with its data folder; it can be stopped and started again
+    on the same port and data."""
+
+    path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.process = subprocess.Popen(
+            [chroma_executable(), "run", "--path", str(self.path),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail("chroma run did not start")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path / "server-data", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
+
+
+class AuthProxy:
+    """A reverse proxy on loopback that lets a request through to ``upstream`` only when it
+    carries ``token`` in ``header`` (``authorization``: "Bearer TOKEN", or
+    ``x-chroma-token``: "TOKEN"), the way nginx or Caddy guard a ``chroma run`` that has no
+    authentication of its own.  A refused request gets 401 with a body that echoes what it
+    was given (as careless servers do), so a client that printed bodies would leak it.
+    Every request's headers are recorded."""
+
+    def __init__(
+        self, upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.token = token
+        self.header = header
+        self.seen: list[dict[str, str]] = []
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                proxy.seen.append(headers)
+                given = headers.get(proxy.header, "")
+                expected = (
+                    f"Bearer {proxy.token}" if proxy.header == "authorization" else proxy.token
+                )
+                if given != expected:
+                    proxy.refused += 1
+                    self._reply(401, f"401 Authorization Required (got {given!r})".encode(),
+                                {"Content-Type": "text/plain"})  # fmt: skip
+                    return
+                forward = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP}
+                forward.pop(proxy.header, None)
+                connection = http.client.HTTPConnection(
+                    proxy.upstream.hostname, proxy.upstream.port, timeout=30
+                )
+                try:
+                    connection.request(self.command, self.path, body=body, headers=forward)
+                    reply = connection.getresponse()
+                    data = reply.read()
+                    kept = {k: v for k, v in reply.getheaders() if k.lower() not in _HOP_BY_HOP
+                            and k.lower() != "content-length"}  # fmt: skip
+                    self._reply(reply.status, data, kept)
+                except OSError:
+                    self._reply(502, b"502 Bad Gateway", {"Content-Type": "text/plain"})
+                finally:
+                    connection.close()
+
+            def _reply(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        scheme = "http"
+        if tls is not None:
+            # ``tls``: a folder with cert.pem and key.pem (see ``self_signed``).
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls / "cert.pem", tls / "key.pem")
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def self_signed(folder: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) made with the openssl
+    command; the test is skipped where there is none."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a certificate with")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture
+def auth_proxy() -> Iterator[Callable[..., AuthProxy]]:
+    proxies: list[AuthProxy] = []
+
+    def start(
+        upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> AuthProxy:
+        proxy = AuthProxy(upstream, token, header, tls)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+def qa_env(home: Path, **variables: str) -> dict[str, str]:
+    """This test's environment for a ``qa`` process with its own QA_HOME."""
+    return {**os.environ, "QA_HOME": str(home), **variables}
+
+
+def qa_process_run(
+    *args: str, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``qa ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

@@ -145,7 +145,7 @@ def _plan(
 
 def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
     """Embed a batch of documents in one call and write their vectors in one, then store
-    each document in its own commit."""
+    each document in its own commit (``Store.add_documents``)."""
     words = {
         word.lower()
         for prepared in batch
@@ -161,16 +161,15 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
             for prepared, (chunk_vectors, _) in zip(batch, vectors, strict=True)
         ]
     )
+    store.add_documents(
+        [
+            (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors, (),
+             prepared.sources)
+            for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+        ]
+    )  # fmt: skip
     outcomes = []
-    for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True):
-        store.add_document(
-            prepared.document,
-            prepared.chunks,
-            chunk_vectors,
-            sentence_vectors,
-            vectors_added=True,
-            sources=prepared.sources,
-        )
+    for prepared in batch:
         document = prepared.document
         outcomes.append(
             IngestOutcome(
@@ -183,6 +182,52 @@ def _store_batch(store: Store, batch: list[_Prepared]) -> list[IngestOutcome]:
             )
         )
     return outcomes
+
+
+def embed_stored(
+    store: Store, doc_ids: Sequence[str]
+) -> list[tuple[Document, list[Chunk], Vectors, Vectors]]:
+    """Stored documents' chunk and sentence vectors, computed again from their stored text
+    exactly as ingest computes them (``qa repair``, and ingest restoring lost vectors)."""
+    batch = []
+    for position, doc_id in enumerate(doc_ids):
+        document = store.get_document(doc_id)
+        chunks = store.document_chunks(doc_id)
+        batch.append(_Prepared(position, document.source, document, chunks, "added", "", []))
+    vectors, _ = _embed_batch(store.embedder, batch, [])
+    return [
+        (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors)
+        for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+    ]
+
+
+def restore_vectors(
+    store: Store,
+    doc_ids: Sequence[str],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the chunk vectors of stored documents again, ``EMBED_BATCH`` documents per
+    embedding call; returns how many vectors were written.  ``on_progress(done, total)``."""
+    written = 0
+    for begin in range(0, len(doc_ids), EMBED_BATCH):
+        part = doc_ids[begin : begin + EMBED_BATCH]
+        embedded = embed_stored(store, part)
+        store.add_vectors(
+            [(document, chunks, vectors) for document, chunks, vectors, _ in embedded]
+        )
+        written += sum(len(chunks) for _, chunks, _, _ in embedded)
+        if on_progress:
+            on_progress(begin + len(part), len(doc_ids))
+    return written
+
+
+def _lacking_vectors(store: Store, doc_ids: Sequence[str]) -> list[str]:
+    """Those of ``doc_ids`` with a chunk that has no vector (one Chroma call each)."""
+    return [
+        doc_id
+        for doc_id in doc_ids
+        if {chunk.id for chunk in store.document_chunks(doc_id)} - store.vector_ids(doc_id)
+    ]
 
 
 def _embed_batch(
@@ -294,6 +339,9 @@ def ingest(
     """
     with Store.using(store, settings) as store, store.writing():
         store.sweep_orphans()
+        # Vectors lost since (a removed or replaced Chroma folder): the documents this run
+        # finds unchanged get theirs back.
+        restoring = store.missing_vector_count() > 0
         expanded, skipped = expand_folders(sources)
         outcomes: list[IngestOutcome | None] = [None] * len(expanded)
         done = 0
@@ -306,13 +354,24 @@ def ingest(
                 on_progress(outcome, done, len(expanded))
 
         batch: list[_Prepared] = []
+        unchanged: list[tuple[int, IngestOutcome]] = []
 
         def flush() -> None:
-            if not batch:
+            if batch:
+                for waiting, outcome in zip(batch, _store_batch(store, batch), strict=True):
+                    finish(waiting.position, outcome)
+                batch.clear()
+            if not unchanged:
                 return
-            for waiting, outcome in zip(batch, _store_batch(store, batch), strict=True):
-                finish(waiting.position, outcome)
-            batch.clear()
+            known = sorted({outcome.doc_id for _, outcome in unchanged if outcome.doc_id})
+            lacking = set(_lacking_vectors(store, known) if restoring else [])
+            restore_vectors(store, sorted(lacking))
+            for position, outcome in unchanged:
+                if outcome.doc_id in lacking:
+                    chunks = len(store.document_chunks(outcome.doc_id))
+                    outcome = replace(outcome, status="restored", chunks=chunks)
+                finish(position, outcome)
+            unchanged.clear()
 
         for position, source in enumerate(expanded):
             try:
@@ -337,10 +396,13 @@ def ingest(
                 finish(position, IngestOutcome(source, "failed", error=str(error)))
                 continue
             if isinstance(planned, IngestOutcome):
-                finish(position, planned)
+                if planned.status == "unchanged" and restoring:
+                    unchanged.append((position, planned))
+                else:
+                    finish(position, planned)
             else:
                 batch.append(planned)
-                if len(batch) == EMBED_BATCH:
-                    flush()
+            if len(batch) + len(unchanged) >= EMBED_BATCH:
+                flush()
         flush()
     return IngestReport([outcome for outcome in outcomes if outcome is not None], skipped)

@@ -13,6 +13,7 @@ from qa.api import forget
 from qa.config import Settings
 from qa.errors import EmbedderMismatchError, NotIngestedError, UnknownDocumentError
 from qa.index.embed import Vectors
+from qa.index.migrations import SCHEMA_VERSION
 from qa.index.retrieve import retrieve
 from qa.index.store import Store
 from qa.ingestion.pipeline import ingest
@@ -269,7 +270,7 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     )
     store.close()
     upgraded = Store.open(settings)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] >= 3
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     unlinked = upgraded.db.execute("SELECT COUNT(*) FROM chunks WHERE fts_rowid IS NULL")
     assert unlinked.fetchone()[0] == 0
     assert upgraded.lexical_search("Witkoff Putin Moscow", 10) == expected
