@@ -22,12 +22,13 @@ Writers, on any machine:
   entry naming it, then its record in one request.  The record is the commit
   point: a reader shows a document only when every piece of one revision of its
   record is there, and ignores vectors of documents without one.
-* Two writers ingesting the same text write the same ids (content hashes), so
-  nothing is duplicated.  Their records differ only in ``ingested_at``; each is
-  a separate revision (its hash is in the ids, so pieces never mix), every
-  reader picks the newest complete one, and each writer, after its upsert,
-  deletes every revision older than the newest: the later of the two sees both
-  and leaves one.
+* Two writers ingesting the same source write the same ids (the id follows the
+  source, chunk ids the text: :mod:`qa.index.identity`), so nothing is
+  duplicated.  Each record is a separate revision (its hash is in the ids, so
+  pieces never mix), every reader picks the newest complete one by the time it
+  was written, and each writer, after its upsert, deletes every revision older
+  than the newest: the later of the two sees both and leaves one.  Records carry
+  their document's sources, so links and new versions reach every cache.
 * ``forget`` logs the change, deletes the record (the document is gone for
   everyone from then on), then its vectors.  Vectors left by a writer that died
   before its record are swept once older than ``ORPHAN_GRACE_S``.
@@ -51,6 +52,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -325,6 +327,10 @@ class Team:
         parts: list[str] = []
         metadatas: list[dict[str, str | int]] = []
         revs: dict[str, str] = {}
+        # When this revision was written (not when the text was ingested: a record published
+        # again with new sources keeps its ingested_at); microseconds, so a revision written
+        # within the same second as the one before it still sorts after it.
+        written = datetime.now(UTC).isoformat(timespec="microseconds")
         for item in outgoing:
             document = item.document
             text = texts[document.id]
@@ -335,7 +341,7 @@ class Team:
                 parts.append(part)
                 metadatas.append(
                     {"doc_id": document.id, "rev": rev, "part": n, "parts": len(cut),
-                     "at": document.ingested_at or ""}
+                     "at": written}
                 )  # fmt: skip
         docs = self._collection("docs", create=True)
         assert docs is not None
@@ -525,13 +531,14 @@ class Team:
             for doc_id in local.doc_ids():
                 if doc_id in published:
                     continue
+                chunks = local.document_chunks(doc_id)
                 with self.chroma.errors("read vectors"):
-                    if not vectors.get(ids=[f"{doc_id}:0"], include=[])["ids"]:
+                    if not chunks or not vectors.get(ids=[chunks[0].id], include=[])["ids"]:
                         continue
                 found.append(
                     Record(
                         local.get_document(doc_id),
-                        local.document_chunks(doc_id),
+                        chunks,
                         local.sentence_vectors(doc_id, dimension),
                     )
                 )
@@ -733,9 +740,16 @@ class Team:
                         (name, doc_id),
                     )
                     changed += 1
-                for doc_id, record in records.items():
+                # Every replaced document out before any record goes in: a document renamed
+                # on the server (qa.index.identity) brings chunk ids the cache still holds
+                # under its old id.
+                for doc_id in records:
                     if self.rows.has_document(doc_id):
                         self.rows.delete_document(doc_id)
+                for holder in self._holders(records):
+                    # Its new record comes with its own log entry, later in this sync.
+                    self.rows.delete_document(holder)
+                for doc_id, record in records.items():
                     self.rows.insert_document(
                         record.document,
                         record.chunks,
@@ -756,6 +770,24 @@ class Team:
                         ],
                     )
         return changed
+
+    def _holders(self, records: dict[str, Record]) -> list[str]:
+        """Other documents in the cache holding chunk ids of these records (a document
+        renamed on the server whose old id this batch does not cover)."""
+        ids = [chunk.id for record in records.values() for chunk in record.chunks]
+        found: set[str] = set()
+        # SQLite caps the number of parameters in one statement.
+        for begin in range(0, len(ids), 500):
+            part = ids[begin : begin + 500]
+            found.update(
+                row[0]
+                for row in self.rows.db.execute(
+                    "SELECT DISTINCT doc_id FROM chunks WHERE collection = ? AND id IN "
+                    f"({', '.join('?' * len(part))})",
+                    (self.name, *part),
+                )
+            )
+        return sorted(found - set(records))
 
     def _check_records(self, records: dict[str, Record]) -> None:
         dimension = self.embedder().dimension

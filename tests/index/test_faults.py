@@ -97,7 +97,7 @@ def test_a_read_only_disk_says_so_and_loses_nothing(small_disk: Path, tmp_path: 
     first = qa_process_run("ingest", str(ARTICLES[0]), env=qa_env(home))
     assert first.returncode == 0, first.stderr
     remount(small_disk, "ro")
-    for args in (("ingest", str(ARTICLES[1])), ("forget", "--all")):
+    for args in (("ingest", str(ARTICLES[1])), ("forget", "--all", "--yes")):
         done = qa_process_run(*args, env=qa_env(home))
         assert done.returncode != 0
         line = one_line(done)

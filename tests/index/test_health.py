@@ -94,7 +94,7 @@ def test_a_damaged_chroma_is_named_by_check_and_repair_brings_dense_answers_back
     assert asked.returncode == 1 and asked.stdout == ""
     assert "qa repair" in one_error(asked)
     # A failed forget changes nothing: every document is still there.
-    forgot = qa(home, "forget", "--all")
+    forgot = qa(home, "forget", "--all", "--yes")
     assert forgot.returncode == 1 and "qa repair" in one_error(forgot)
     forgot = qa(home, "forget", documents[0])
     assert forgot.returncode == 1

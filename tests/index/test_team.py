@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -131,26 +132,56 @@ def server_state(url: str, home: Path) -> tuple[dict[str, str], Counter[str], li
     return current, revisions, vectors
 
 
+def test_identity_is_shared_links_and_new_versions_reach_every_teammate(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    article = tmp_path / "article.txt"
+    copy = tmp_path / "copy.txt"
+    article.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    copy.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    added = ok_json(qa(a, chroma_server, "ingest", str(article), "--json"))
+    (doc,) = added["documents"]  # type: ignore[misc]
+    # B has never seen the document, but its cache holds the server's record and sources:
+    # the same text from another source is linked to it, not stored twice.
+    linked = ok_json(qa(b, chroma_server, "ingest", str(copy), "--json"))
+    (link,) = linked["documents"]  # type: ignore[misc]
+    assert link["status"] == "linked" and link["doc_id"] == doc["doc_id"]
+    for home in (a, b):
+        (listed,) = ok_json(qa(home, chroma_server, "list", "--json"))["documents"]  # type: ignore[misc]
+        assert listed["id"] == doc["doc_id"]
+        assert sorted(listed["sources"]) == sorted([str(article), str(copy)]), home
+    # A new version of the text from its first source: same id, new text, for B too.
+    title, body = SEED.read_text(encoding="utf-8").split("\n", 1)
+    article.write_text(f"{title}\n\nA line added in the second version.\n{body}", encoding="utf-8")
+    updated = ok_json(qa(a, chroma_server, "ingest", str(article), "--json"))
+    assert [d["status"] for d in updated["documents"]] == ["updated"]  # type: ignore[attr-defined]
+    shown = qa(b, chroma_server, "show", doc["doc_id"][:8])
+    assert shown.returncode == 0, shown.stderr
+    assert "second version" in shown.stdout
+    # The copy keeps the old text under an id of its own, on every teammate's side.
+    ids = {d["id"] for d in ok_json(qa(b, chroma_server, "list", "--json"))["documents"]}  # type: ignore[attr-defined]
+    assert len(ids) == 2 and doc["doc_id"] in ids
+
+
 @pytest.mark.slow
 def test_two_teammates_ingesting_at_once_store_every_document_once(
     chroma_server: ChromaServer, tmp_path: Path
 ) -> None:
-    # A takes copies 0-15, B copies 8-23: eight documents are ingested by both at once.
-    make_copies(tmp_path / "first", range(0, 16))
-    second = make_copies(tmp_path / "second", range(8, 24))
-    # The same text from two folders: the overlap has the same content, so the same ids.
-    for path in second[:8]:
-        assert path.read_text() == (tmp_path / "first" / path.name).read_text()
+    # A takes copies 0-15, B copies 8-23 of one shared folder (a share, or the same URLs):
+    # eight documents are ingested by both at once.  A document's id follows its source, so
+    # both writers give each of the eight the same id.
+    copies = make_copies(tmp_path / "shared", range(0, 24))
     homes = [tmp_path / "a", tmp_path / "b"]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "qa", "ingest", str(folder), "--json"],
+            [sys.executable, "-m", "qa", "ingest", *map(str, part), "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=qa_env(home, QA_CHROMA_URL=chroma_server.url),
         )
-        for home, folder in zip(homes, (tmp_path / "first", tmp_path / "second"), strict=True)
+        for home, part in zip(homes, (copies[0:16], copies[8:24]), strict=True)
     ]
     reports = []
     for process in processes:
@@ -170,7 +201,10 @@ def test_two_teammates_ingesting_at_once_store_every_document_once(
     documents = listed["documents"]
     assert isinstance(documents, list)
     assert sorted(d["id"] for d in documents) == sorted(expected)
-    chunk_ids = {f"{d['id']}:{n}" for d in documents for n in range(d["chunks"])}
+    (cache,) = (c / "team").glob("*.sqlite3")
+    with closing(sqlite3.connect(cache)) as db:
+        chunk_ids = {row[0] for row in db.execute("SELECT id FROM chunks")}
+    assert len(chunk_ids) == sum(d["chunks"] for d in documents)
     assert set(vectors) == chunk_ids and len(vectors) == len(chunk_ids)
     # Both writers' caches agree with the server at their next command.
     for home in homes:

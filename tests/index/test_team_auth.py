@@ -129,7 +129,7 @@ def test_the_token_goes_through_an_authenticating_proxy_and_leaks_nowhere(
     assert "QA_CHROMA_TOKEN" in err
 
     use(monkeypatch, b, proxy.url, QA_CHROMA_TOKEN=WRONG, QA_CHROMA_AUTH_HEADER=header)
-    for args in (("ask", QUESTION), ("ingest", str(SEED)), ("list",), ("forget", "--all")):
+    for args in (("ask", QUESTION), ("ingest", str(SEED)), ("list",), ("forget", "--all", "--yes")):
         code, out, err = run(*args)
         outputs += [out, err]
         assert code == 1 and out == "", (args, err)
