@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.types import Answer, Citation, Claim, IngestOutcome, Summary
+from qa.types import Answer, Citation, Claim, DocumentMeta, IngestOutcome, Summary
 
 app = typer.Typer(
     help="Answer questions about news articles, and summarise them, with verified citations.",
@@ -144,9 +144,23 @@ def ingest(
         typer.Option("--max-mb", help="Refuse inputs larger than this (env QA_MAX_INPUT_MB; 5)."),
     ] = None,
     chroma_url: ChromaUrlOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Ingest at most N entries of each RSS/Atom feed."),
+    ] = None,
+    trim_tail: Annotated[
+        bool,
+        typer.Option(
+            "--trim-tail",
+            help="Cut everything after a 'Comments' / 'Leave a reply' heading, however much.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Clean, split, chunk, embed and store articles. Re-ingesting never duplicates.
+
+    Inputs: .txt, .md, .html and .pdf files, folders of them, http(s) URLs, RSS/Atom
+    feeds (each entry's article), or - for stdin. What cleaning cuts is reported.
 
     Exit status: 0 all stored, 2 nothing stored (every input refused), 3 partial
     (some stored, the refused ones listed on stderr), 1 any other failure.
@@ -159,6 +173,7 @@ def ingest(
         )
         with progress_bar() as progress:
             task = progress.add_task("ingesting", total=None)
+            work: list[Any] = []
 
             def on_progress(outcome: IngestOutcome, done: int, total: int) -> None:
                 progress.update(
@@ -166,8 +181,30 @@ def ingest(
                 )
                 if outcome.status == "failed":
                     stderr.print(f"error: {escape(outcome.error)}", soft_wrap=True)
+                for warning in outcome.warnings:
+                    stderr.print(f"warning: {escape(warning)}", soft_wrap=True)
+                for dropped in outcome.dropped:
+                    stderr.print(
+                        f"note: {escape(outcome.source)}: {escape(dropped.describe())}",
+                        soft_wrap=True,
+                    )
 
-            report = run_ingest(sources, settings=settings, on_progress=on_progress)
+            def on_work(what: str, done: int, total: int) -> None:
+                # A second line under the bar while one long document is embedded.
+                if not work:
+                    work.append(progress.add_task(what, total=total))
+                progress.update(work[0], completed=done, total=total, description=what)
+                if done >= total:
+                    progress.remove_task(work.pop())
+
+            report = run_ingest(
+                sources,
+                settings=settings,
+                on_progress=on_progress,
+                on_work=on_work,
+                limit=limit,
+                trim_tail=trim_tail,
+            )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -179,7 +216,7 @@ def ingest(
                 )
     stderr.print(report.summary_line())
     if not report.outcomes:
-        stderr.print("error: no .txt, .md or .html files found in the given folders")
+        stderr.print("error: no .txt, .md, .html or .pdf files found in the given folders")
         raise typer.Exit(2)
     failed = report.count("failed")
     if failed:
@@ -258,7 +295,9 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
         stdout.print()
     for citation in citations:
         stdout.print(
-            f"[cyan]\\[{citation.number}][/] [bold]{escape(citation.title)}[/] "
+            f"[cyan]\\[{citation.number}][/] "
+            + "".join(f"{escape(part)} · " for part in (citation.site, citation.published) if part)
+            + f"[bold]{escape(short_title(citation.title))}[/] "
             f"[dim](doc {citation.doc_id}, sentence {citation.sentence_index})[/]"
         )
         stdout.print(f"    [green]│[/] {escape(citation.quote)}")
@@ -272,6 +311,23 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
             stdout.print(f"  [yellow]dropped:[/] {escape(line)}")
         for claim in flagged:
             stdout.print(f"  [red]flagged:[/] {escape('; '.join(claim.problems))}")
+
+
+# Longer titles are cut at a word in citation lines, so each stays one line on a terminal.
+CITATION_TITLE_CHARS = 60
+
+
+def short_title(title: str) -> str:
+    if len(title) <= CITATION_TITLE_CHARS:
+        return title
+    cut = title[:CITATION_TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
+    return f"{cut}…"
+
+
+def byline(meta: DocumentMeta) -> str:
+    """Outlet · author · date · language, as far as known (empty when nothing is)."""
+    parts = [meta.site, meta.author, meta.published, meta.language]
+    return " · ".join(part for part in parts if part)
 
 
 def print_usage(timings: dict[str, float], usage: dict[str, int], run: dict[str, Any]) -> None:
@@ -356,6 +412,8 @@ def list_command(
             f"{document.id}  {document.sentences:>4} sentences {document.chunks:>4} chunks  "
             f"[bold]{escape(document.title)}[/]"
         )
+        if details := byline(document.meta):
+            stdout.print(f"    {escape(details)}")
         stdout.print(f"    [dim]{escape(document.source)}[/]")
 
 
@@ -377,6 +435,7 @@ def show(
                 "id": document.id,
                 "title": document.title,
                 "source": document.source,
+                **document.meta.to_dict(),
                 "text": document.text,
                 "sentences": [
                     {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
@@ -386,6 +445,10 @@ def show(
         )
         return
     stdout.print(f"[bold]{escape(document.title)}[/]")
+    if details := byline(document.meta):
+        stdout.print(escape(details))
+    if document.meta.url and document.meta.url != document.source:
+        stdout.print(f"[dim]{escape(document.meta.url)}[/]")
     stdout.print(f"[dim]{document.id}  {escape(document.source)}[/]")
     previous_end = 0
     for sentence in document.sentences:
@@ -487,6 +550,11 @@ def eval_command(
         raise typer.Exit(1)
 
 
+# Libraries that log what qa already reports in its own words (a damaged PDF, a page
+# that is not HTML): their records would reach stderr through logging's last resort.
+QUIET_LOGGERS = ("pypdf", "trafilatura", "htmldate", "courlan", "justext", "feedparser")
+
+
 def show_library_notices() -> None:
     """Print the library's warnings (waiting for a lock, repairs) as plain lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -495,6 +563,10 @@ def show_library_notices() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
 
 
 def main() -> None:

@@ -142,7 +142,7 @@ def test_binary_unsupported_and_empty_files_are_refused(tmp_path: Path) -> None:
     empty.write_text("0\n\nShare | Tweet\n")
     for path, needle in (
         (binary, "is a PNG image"),
-        (pdf, "unsupported file type .pdf"),
+        (pdf, "cannot read the PDF"),
         (empty, "no article text"),
     ):
         code, _, err = run("ingest", str(path))

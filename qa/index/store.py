@@ -52,7 +52,7 @@ from qa.errors import (
     UnknownDocumentError,
 )
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
-from qa.types import Chunk, Document, DocumentInfo, Sentence
+from qa.types import Chunk, Document, DocumentInfo, DocumentMeta, Sentence
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -97,7 +97,11 @@ FTS_LINK = """
 ALTER TABLE chunks ADD COLUMN fts_rowid INTEGER;
 CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
 """
-SCHEMA_VERSION = 3
+# Version 4 keeps what a page, feed entry or PDF says about an article (outlet, author,
+# publication date, canonical URL, language) beside it; NULL where it said nothing, and
+# in documents stored before version 4.
+DOCUMENT_META_COLUMNS = ("site", "author", "published", "url", "language")
+SCHEMA_VERSION = 4
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Chroma caps one add() call at a little over 5,000 records.
 CHROMA_BATCH = 5000
@@ -144,6 +148,7 @@ class Store:
                 if "fts_rowid" not in columns:
                     self._run_script(FTS_LINK)
                     self._link_fts_rows()
+                self._add_document_meta()
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.db.execute("COMMIT")
         except BaseException:
@@ -158,6 +163,13 @@ class Store:
         for statement in script.split(";"):
             if statement.strip():
                 self.db.execute(statement)
+
+    def _add_document_meta(self) -> None:
+        """Schema 4: the metadata columns of documents (idempotent: adds only missing ones)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(documents)")}
+        for column in DOCUMENT_META_COLUMNS:
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
 
     def _link_fts_rows(self) -> None:
         """Fill chunks.fts_rowid in a store written before version 3: one pass over the
@@ -414,7 +426,8 @@ class Store:
         self, document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors
     ) -> None:
         self.db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (collection, id, title, source, text, sentences, ingested_at, "
+            f"{', '.join(DOCUMENT_META_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.collection_name,
                 document.id,
@@ -423,6 +436,7 @@ class Store:
                 document.text,
                 json.dumps([[s.start, s.end] for s in document.sentences]),
                 document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
+                *(getattr(document.meta, column) for column in DOCUMENT_META_COLUMNS),
             ),
         )
         # Explicit full-text rowids, recorded beside each chunk; the writer lock and this
@@ -594,8 +608,8 @@ class Store:
 
     def get_document(self, doc_id: str) -> Document:
         row = self._one(
-            "SELECT id, title, source, text, sentences, ingested_at FROM documents "
-            "WHERE collection = ? AND id = ?",
+            "SELECT id, title, source, text, sentences, ingested_at, "
+            f"{', '.join(DOCUMENT_META_COLUMNS)} FROM documents WHERE collection = ? AND id = ?",
             doc_id,
         )
         if row is None:
@@ -608,7 +622,7 @@ class Store:
             Sentence(index, start, end, text[start:end])
             for index, (start, end) in enumerate(json.loads(row[4]))
         )
-        return Document(row[0], row[1], row[2], text, sentences, row[5])
+        return Document(row[0], row[1], row[2], text, sentences, row[5], _meta(row[6:]))
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         found: dict[str, Chunk] = {}
@@ -662,12 +676,16 @@ class Store:
     def list_documents(self) -> list[DocumentInfo]:
         rows = self.db.execute(
             "SELECT d.id, d.title, d.source, d.sentences, d.ingested_at, "
-            "(SELECT COUNT(*) FROM chunks c WHERE c.collection = d.collection AND c.doc_id = d.id) "
-            "FROM documents d WHERE d.collection = ? ORDER BY d.ingested_at, d.id",
+            "(SELECT COUNT(*) FROM chunks c WHERE c.collection = d.collection "
+            "AND c.doc_id = d.id), "
+            + ", ".join(f"d.{column}" for column in DOCUMENT_META_COLUMNS)
+            + " FROM documents d WHERE d.collection = ? ORDER BY d.ingested_at, d.id",
             (self.collection_name,),
         ).fetchall()
         return [
-            DocumentInfo(row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4])
+            DocumentInfo(
+                row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4], _meta(row[6:])
+            )
             for row in rows
         ]
 
@@ -775,6 +793,10 @@ class Store:
 
     def _one(self, sql: str, *args: str) -> Any:
         return self.db.execute(sql, (self.collection_name, *args)).fetchone()
+
+
+def _meta(values: Sequence[str | None]) -> DocumentMeta:
+    return DocumentMeta(**dict(zip(DOCUMENT_META_COLUMNS, values, strict=True)))
 
 
 def _lexical_text(document: Document, chunk: Chunk) -> str:

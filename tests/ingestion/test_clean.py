@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qa.ingestion.clean import clean_text, extract_html
+from qa.ingestion.clean import clean_text, extract_html, extract_html_fallback
+from qa.types import DocumentMeta
 from tests.helpers import HTML_PAGE
 
 SEED_DEBRIS = [
@@ -86,12 +87,26 @@ def test_list_items_stay_separate_paragraphs() -> None:
     ]
 
 
-def test_html_article_body_is_extracted() -> None:
+def test_html_article_body_and_metadata_are_extracted() -> None:
     article = extract_html(HTML_PAGE)
     assert article.title == "New dam opens on the river"
-    assert article.text == (
-        "The new dam opened on Tuesday after six years of building.\n\n"
-        "Engineers said it will supply power to 200,000 homes.\n\nCritics disagreed."
+    paragraphs = article.text.split("\n\n")
+    assert paragraphs[:4] == [
+        "The river town of Example finally has its dam, two years late and at twice the "
+        "price first announced.",
+        "The new dam opened on Tuesday after six years of building.",
+        "Engineers said it will supply power to 200,000 homes.",
+        "Critics disagreed.",
+    ]
+    assert len(paragraphs) == 6
+    for furniture in ("Share on", "Photo: AP", "Related", "First!", "Copyright", "masthead"):
+        assert furniture not in article.text
+    assert article.meta == DocumentMeta(
+        site="Example News",
+        author="Ann Writer",
+        published="2025-03-14",
+        url="https://news.example/2025/03/14/dam-opens",
+        language="en",
     )
 
 
@@ -103,6 +118,15 @@ def test_html_without_article_element_uses_body() -> None:
     article = extract_html(page)
     assert article.title == "Quiet day"
     assert article.text == "Nothing happened today, police said."
+    assert article.meta == DocumentMeta()
+
+
+def test_qa_parser_is_the_fallback_when_trafilatura_finds_nothing() -> None:
+    # A fragment saved as .html: trafilatura does not take it for a page; qa's parser reads it.
+    page = "<p>The council meets on Thursday at noon in the town hall, the clerk said.</p>"
+    article = extract_html(page)
+    assert article.text == extract_html_fallback(page).text
+    assert article.text == "The council meets on Thursday at noon in the town hall, the clerk said."
 
 
 def test_prose_that_starts_like_page_furniture_is_kept() -> None:
