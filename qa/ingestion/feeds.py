@@ -80,10 +80,10 @@ def _entry(
         link = urljoin(base, link)
     if link and urlparse(link).scheme not in ("http", "https"):
         link = None
-    authors = [_text(author.get("name")) for author in entry.get("authors") or []]
-    author = "; ".join(name for name in authors if name) or _text(entry.get("author"))
-    published = entry.get("published_parsed") or entry.get("updated_parsed")
-    updated = entry.get("updated_parsed") or entry.get("published_parsed")
+    author = _author(entry)
+    # dict.get: feedparser's own get() maps a missing "updated" to "published" and warns.
+    published = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+    updated = dict.get(entry, "updated_parsed") or published
     contents = [part.get("value", "") for part in entry.get("content") or []]
     content = max(contents, key=len) if contents else (entry.get("summary") or "")
     return FeedEntry(
@@ -99,6 +99,21 @@ def _entry(
         content=content,
         updated=float(calendar.timegm(updated)) if updated else None,
     )
+
+
+# RSS writes an author as an address: "desk@example.com (Sam Reporter)" or
+# "Sam Reporter <desk@example.com>"; the name is what a citation shows.
+ADDRESS_THEN_NAME = re.compile(r"^\S+@\S+\s*\((?P<name>[^)]+)\)$")
+NAME_THEN_ADDRESS = re.compile(r"^(?P<name>[^<]+?)\s*<\S+@\S+>$")
+
+
+def _author(entry: Any) -> str | None:
+    raw = _text(dict.get(entry, "author"))
+    if raw and "@" in raw:
+        match = ADDRESS_THEN_NAME.match(raw) or NAME_THEN_ADDRESS.match(raw)
+        return _text(match.group("name")) if match else None
+    names = [_text(author.get("name")) for author in dict.get(entry, "authors") or []]
+    return "; ".join(name for name in names if name) or raw
 
 
 def _text(value: Any) -> str | None:

@@ -14,9 +14,10 @@ from qa.config import Settings
 from qa.errors import EmbedderMismatchError, NotIngestedError, UnknownDocumentError
 from qa.index.embed import Vectors
 from qa.index.retrieve import retrieve
-from qa.index.store import Store
+from qa.index.store import DOCUMENT_META_COLUMNS, SCHEMA_VERSION, Store
 from qa.ingestion.pipeline import ingest
-from tests.helpers import ROOT, SEED
+from qa.types import DocumentMeta
+from tests.helpers import HTML_PAGE, ROOT, SEED
 
 EVAL_ARTICLES = ROOT / "eval" / "articles"
 
@@ -241,7 +242,7 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     )
     store.close()
     upgraded = Store.open(settings)
-    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     unlinked = upgraded.db.execute("SELECT COUNT(*) FROM chunks WHERE fts_rowid IS NULL")
     assert unlinked.fetchone()[0] == 0
     assert upgraded.lexical_search("Witkoff Putin Moscow", 10) == expected
@@ -252,6 +253,41 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     assert forget(doc_id, settings=settings) == [doc_id]
     store = Store.open(settings)
     assert _fts_rows(store) == _chunk_rows(store) != []
+    store.close()
+
+
+def test_a_schema_3_store_gains_document_metadata_in_place(
+    settings: Settings, tmp_path: Path
+) -> None:
+    doc_id = ingest([SEED], settings=settings).outcomes[0].doc_id
+    store = Store.open(settings)
+    before = store.get_document(doc_id)
+    # What version 3 wrote: documents without the metadata columns.
+    for column in DOCUMENT_META_COLUMNS:
+        store.db.execute(f"ALTER TABLE documents DROP COLUMN {column}")
+    store.db.execute("PRAGMA user_version = 3")
+    store.db.commit()
+    store.close()
+
+    upgraded = Store.open(settings)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    after = upgraded.get_document(doc_id)
+    assert (after.text, after.sentences, after.title) == (
+        before.text,
+        before.sentences,
+        before.title,
+    )
+    assert after.meta == DocumentMeta()
+    [info] = upgraded.list_documents()
+    assert info.to_dict()["site"] is None and info.to_dict()["published"] is None
+    upgraded.close()
+    # Opening again is a no-op, and new documents keep their metadata.
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    report = ingest([page], settings=settings)
+    store = Store.open(settings)
+    assert store.get_document(report.outcomes[0].doc_id).meta.site == "Example News"
+    assert store.get_document(doc_id).meta == DocumentMeta()
     store.close()
 
 
