@@ -49,6 +49,12 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2-int8"
     dimension = 384
     max_tokens = 256
+    # Texts are cut to this many characters before tokenising: the model reads only the
+    # first 256 tokens, and a token spans at most 100 characters (WordPiece's longest
+    # word; longer ones are one [UNK]), so for any text spaced like prose nothing it
+    # reads changes, while a 5 MB one-line "sentence" is no longer tokenised whole (a
+    # million tokens and their overflow records took over 1 GB).
+    max_chars = 256 * 128
     batch_size = 32
     batch_tokens = 2048
 
@@ -93,7 +99,7 @@ class MiniLMEmbedder:
             return means, counts
         if self._session is None:
             self._session, self._tokenizer = _load_minilm(self.max_tokens)
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = self._tokenizer.encode_batch([text[: self.max_chars] for text in texts])
         lengths = [len(encoding.ids) for encoding in encodings]
         # Batching texts of similar length keeps padding, and so wasted work, small.
         order = sorted(range(len(texts)), key=lambda i: lengths[i])

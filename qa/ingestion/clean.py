@@ -519,7 +519,7 @@ def extract_html(html: str, *, url: str | None = None) -> CleanArticle:
     from qa.ingestion.extract import extract_page
 
     page = extract_page(html, url=url)
-    if page is not None:
+    if page is not None and page.lines:
         article = clean_lines(page.lines, title=page.title, meta=page.meta)
         if article.text:
             return article

@@ -64,12 +64,21 @@ SENTENCE_END = re.compile(r"[.!?…:][\"'”’»)\]]*$")
 LEAD_WORDS = (8, 150)
 # Link text above this share of a candidate makes it a list of links, not a lead.
 LEAD_MAX_LINK_SHARE = 0.3
+# A <noscript> with fewer words than this is a notice to turn JavaScript on.
+NOSCRIPT_NOTICE_WORDS = 25
+# Pages with more elements than this are left to qa's own parser, which is linear: the
+# largest of the 990 real pages in trafilatura's evaluation set has 10,106 elements,
+# while trafilatura's time grows faster than linearly (100,000 paragraphs: 30 s of CPU).
+MAX_TREE_ELEMENTS = 30_000
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
 class ExtractedPage:
-    """An article found in a page: its title, body lines (one paragraph each) and metadata."""
+    """An article found in a page: its title, body lines (one paragraph each) and metadata.
+
+    No lines when trafilatura found no body, or the page is too large for it
+    (``MAX_TREE_ELEMENTS``): the caller falls back to qa's own parser."""
 
     title: str
     lines: list[str]
@@ -77,24 +86,32 @@ class ExtractedPage:
 
 
 def extract_page(html: str, *, url: str | None = None) -> ExtractedPage | None:
-    """The article in ``html``, or ``None`` when trafilatura finds no body text."""
+    """The article in ``html``; ``None`` when it is not a page at all (a fragment)."""
     import trafilatura
+    from trafilatura.metadata import extract_metadata
     from trafilatura.utils import load_html
 
     tree = load_html(html)
     if tree is None:
         return None
+    if sum(1 for _ in tree.iter()) > MAX_TREE_ELEMENTS:
+        # Metadata only, without htmldate's extensive search through the whole text.
+        found: Any = extract_metadata(tree, default_url=url, extensive=False)
+        return ExtractedPage(_flat(found.title or ""), [], _meta(found, tree, url))
     # trafilatura prunes the tree it is given; the lead is looked for in the page as it was.
     page = copy.deepcopy(tree)
-    # What a browser shows only without JavaScript ("enable JavaScript to run this app")
-    # is never the article; trafilatura's fallback for short pages would keep it.
+    # A short <noscript> is a notice ("enable JavaScript to run this app"), never the
+    # article, which trafilatura's fallback for short pages would keep; a long one can be
+    # the article itself, for readers without JavaScript (Blogger pages), and stays.
     for element in list(page.iter("noscript")):
-        element.drop_tree()
+        if len(WORD.findall(element.text_content())) < NOSCRIPT_NOTICE_WORDS:
+            element.drop_tree()
     result: Any = trafilatura.bare_extraction(
         page, url=url, include_comments=False, with_metadata=True
     )
     if result is None or not (result.text or "").strip():
-        return None
+        found = extract_metadata(tree, default_url=url)
+        return ExtractedPage(_flat(found.title or ""), [], _meta(found, tree, url))
     lines = [line for line in result.text.splitlines() if line.strip()]
     title = _flat(result.title or "")
     lead = find_lead(tree, title, lines)

@@ -47,6 +47,11 @@ EMBED_BATCH = 16
 # no progress for minutes.
 EMBED_SLICE = 4096
 
+# Sentences one document may hold: its vectors are embedded, pooled and stored together
+# (384 floats each), so this bounds ingest's memory (100,000 sentences: about 150 MB of
+# vectors, held twice while they are written) whatever the input within the size limit.
+MAX_SENTENCES = 100_000
+
 # Reports work inside one batch: (what, done, total), e.g. ("embedding", 4096, 100000).
 WorkSink = Callable[[str, int, int], None]
 
@@ -89,7 +94,13 @@ def document_id(title: str, text: str) -> str:
 
 def build_document(raw: RawArticle, *, trim_tail: bool = False) -> tuple[Document, CleanArticle]:
     article = clean_article(raw, trim_tail=trim_tail)
-    sentences = split_sentences(article.text)
+    sentences = split_sentences(article.text, limit=MAX_SENTENCES + 1)
+    if len(sentences) > MAX_SENTENCES:
+        raise InputError(
+            f"{raw.source} has more than {MAX_SENTENCES:,} sentences, more than one "
+            "document may hold",
+            fix="split it into articles and ingest those",
+        )
     if not sentences:
         raise InputError(
             f"{raw.source} has no article text after cleaning "
@@ -281,20 +292,27 @@ def _pooling_texts(document: Document, chunks: Sequence[Chunk]) -> list[str]:
 def _pool(
     document: Document, chunks: Sequence[Chunk], means: Vectors, counts: Counts
 ) -> tuple[Vectors, Vectors]:
-    """Chunk and sentence vectors from the mean token vectors of ``_pooling_texts``."""
+    """Chunk and sentence vectors from the mean token vectors of ``_pooling_texts``.
+
+    Memory: the sentence vectors are ``means``' own rows, normalised in place, and each
+    chunk is summed from its rows alone, so a document of 100,000 sentences needs no
+    second and third copy of its vectors."""
     n = len(document.sentences)
-    token_sums = means * counts[:, None].astype(np.float32)
+    weights = counts.astype(np.float32)
     # The headline gives each chunk the story's context in embedding space.
-    title_sum = token_sums[n] if document.title else np.zeros(means.shape[1], np.float32)
+    title_sum = means[n] * weights[n] if document.title else np.zeros(means.shape[1], np.float32)
     first_piece = n + (1 if document.title else 0)
     piece_rows = {piece.index: first_piece + k for k, piece in enumerate(_pieces(document, chunks))}
     chunk_sums = np.zeros((len(chunks), means.shape[1]), dtype=np.float32)
     for row, chunk in enumerate(chunks):
         if chunk.index in piece_rows:
-            chunk_sums[row] = token_sums[piece_rows[chunk.index]]
+            rows = slice(piece_rows[chunk.index], piece_rows[chunk.index] + 1)
         else:
-            chunk_sums[row] = token_sums[chunk.first_sentence : chunk.last_sentence + 1].sum(axis=0)
-    return normalise(chunk_sums + title_sum), normalise(means[:n])
+            rows = slice(chunk.first_sentence, chunk.last_sentence + 1)
+        chunk_sums[row] = (means[rows] * weights[rows, None]).sum(axis=0)
+    sentence_vectors = means[:n]
+    sentence_vectors /= np.maximum(np.linalg.norm(sentence_vectors, axis=1, keepdims=True), 1e-12)
+    return normalise(chunk_sums + title_sum), sentence_vectors
 
 
 def _dense_text(document: Document, chunk_text: str) -> str:
