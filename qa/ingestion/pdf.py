@@ -33,10 +33,9 @@ HYPHENATED = re.compile(r"(\w+)-$")
 FIRST_WORD = re.compile(r"^(\w+)")
 PDF_DATE = re.compile(r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?")
 # A gap this many times the usual line spacing separates paragraphs (1.0 is the usual
-# spacing; paragraph spacing in reports and papers is 1.5 or more).
-PARAGRAPH_GAP = 1.35
-# Lines on the same baseline within this share of the font size belong together.
-SAME_LINE = 0.5
+# spacing, which varies by a few percent; paragraph spacing is 1.3 in TeX manuals, 1.5 or
+# more in most reports).
+PARAGRAPH_GAP = 1.2
 # A line shorter than this share of the page's usual line ends its paragraph when it
 # ends a sentence: the last line of a paragraph is usually short.
 SHORT_LINE = 0.75
@@ -105,48 +104,58 @@ def extract_pdf(data: bytes, source: str) -> PdfArticle:
 
 
 def _page_lines(page: Any, number: int) -> list[_Line]:
-    """The page's text runs grouped into lines, in the order the PDF draws them."""
-    runs: list[tuple[float, float, float, str]] = []
+    """The page's lines as pypdf writes them (it puts the spaces between runs of text and
+    ends each line with a line break), each with the position and size of its first run."""
+    lines: list[_Line] = []
+    text: list[str] = []
+    where: tuple[float, float, float] | None = None
 
-    def visit(text: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
-        if not text or not text.strip():
-            return
-        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-        scale = (abs(tm[3] * cm[3]) or abs(tm[0] * cm[0]) or 1.0) if size < 2 else 1.0
-        for part in text.splitlines():
-            if part.strip():
-                runs.append((x, y, float(size) * scale, part))
+    def end_line() -> None:
+        nonlocal where
+        joined = " ".join("".join(text).split())
+        if joined and where is not None:
+            lines.append(_Line(number, where[0], where[1], where[2], joined))
+        text.clear()
+        where = None
+
+    def visit(run: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
+        nonlocal where
+        parts = run.split("\n")
+        for n, part in enumerate(parts):
+            if n:
+                end_line()
+            if part.strip() and where is None:
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                # The size in points: a font set at size 1 and scaled by the matrix is common.
+                scale = abs(tm[3] * cm[3]) or abs(tm[0] * cm[0]) or 1.0
+                where = (x, y, float(size) * (scale if size < 2 else 1.0))
+            text.append(part)
 
     page.extract_text(visitor_text=visit)
-    lines: list[_Line] = []
-    for x, y, size, text in runs:
-        last = lines[-1] if lines else None
-        if last is not None and abs(last.y - y) <= SAME_LINE * max(size, 1.0):
-            joiner = "" if last.text.endswith((" ", "-")) or text.startswith(" ") else " "
-            lines[-1] = _Line(
-                number, last.x, last.y, max(last.size, size), last.text + joiner + text
-            )
-        else:
-            lines.append(_Line(number, x, y, size, text))
-    return [
-        _Line(line.page, line.x, line.y, line.size, " ".join(line.text.split())) for line in lines
-    ]
+    end_line()
+    return lines
 
 
 def _without_running_lines(pages: list[list[_Line]]) -> tuple[list[_Line], list[str]]:
-    """All lines, less those repeated (digits aside) on most pages: headers and footers."""
-    if len(pages) < 3:
-        return [line for lines in pages for line in lines], []
+    """All lines, less those repeated (digits aside) on most pages, headers and footers,
+    and those without a letter (page numbers, rules), as for text files."""
     counts: Counter[str] = Counter()
     for lines in pages:
         counts.update({DIGITS.sub("#", line.text) for line in lines})
-    running = {text for text, count in counts.items() if count >= RUNNING_SHARE * len(pages)}
+    running = {
+        text
+        for text, count in counts.items()
+        if len(pages) >= 3 and count >= RUNNING_SHARE * len(pages)
+    }
     kept: list[_Line] = []
     removed: list[str] = []
     for line in (line for lines in pages for line in lines):
-        (removed if DIGITS.sub("#", line.text) in running else kept).append(line)  # type: ignore[arg-type]
-    return kept, [line.text for line in removed]  # type: ignore[attr-defined]
+        if DIGITS.sub("#", line.text) in running or not LETTER.search(line.text):
+            removed.append(line.text)
+        else:
+            kept.append(line)
+    return kept, removed
 
 
 def _paragraphs(lines: list[_Line]) -> list[str]:

@@ -32,7 +32,13 @@ from qa.errors import InputError
 from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, normalise
 from qa.index.store import Store
 from qa.ingestion.chunk import chunk_sentences
-from qa.ingestion.clean import CleanArticle, clean_lines, clean_text, extract_html
+from qa.ingestion.clean import (
+    CleanArticle,
+    clean_lines,
+    clean_text,
+    extract_html,
+    normalise_line,
+)
 from qa.ingestion.feeds import FeedEntry, HostGate, parse_feed
 from qa.ingestion.sources import RawArticle, expand_sources, is_url, read_source
 from qa.text.split import split_sentences
@@ -84,7 +90,13 @@ def _merged_meta(found: DocumentMeta, raw: RawArticle) -> DocumentMeta:
         url=told.url or found.url or url,
         language=found.language or told.language,
     )
-    return merged
+    # Stored like the text: no invisible characters (bidi overrides could reorder a line).
+    return DocumentMeta(
+        **{
+            name: normalise_line(value) or None if value else None
+            for name, value in merged.to_dict().items()
+        }
+    )
 
 
 def document_id(title: str, text: str) -> str:
