@@ -31,6 +31,7 @@ a one-sentence paragraph).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -146,7 +147,9 @@ def normalise_line(line: str) -> str:
     # Why: any character str.split() counts as whitespace (\x1f, U+1680, a line break in
     # a title) becomes one space; a hand-picked list of space characters let the rest
     # through into stored text, where the splitter's strip() saw them as whitespace.
-    return " ".join(line.translate(INVISIBLE).split())
+    # NFC: one spelling per character ("é" composed or not, Bengali's "য়"), as
+    # trafilatura's own output and as people type, so a quote or a search matches.
+    return unicodedata.normalize("NFC", " ".join(line.translate(INVISIBLE).split()))
 
 
 class _Cuts:

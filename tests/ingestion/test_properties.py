@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -372,7 +373,8 @@ def check_clean_output(text: str) -> None:
 
 
 def non_space(text: str) -> str:
-    return "".join(text.translate(INVISIBLE).split())
+    # Stored text is NFC: compare in that form (composing "e" + U+0301 invents nothing).
+    return unicodedata.normalize("NFC", "".join(text.translate(INVISIBLE).split()))
 
 
 def is_subsequence(needle: str, haystack: str) -> bool:
