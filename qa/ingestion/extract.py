@@ -88,7 +88,6 @@ class ExtractedPage:
 def extract_page(html: str, *, url: str | None = None) -> ExtractedPage | None:
     """The article in ``html``; ``None`` when it is not a page at all (a fragment)."""
     import trafilatura
-    from trafilatura.metadata import extract_metadata
     from trafilatura.utils import load_html
 
     tree = load_html(html)
@@ -96,8 +95,7 @@ def extract_page(html: str, *, url: str | None = None) -> ExtractedPage | None:
         return None
     if sum(1 for _ in tree.iter()) > MAX_TREE_ELEMENTS:
         # Metadata only, without htmldate's extensive search through the whole text.
-        found: Any = extract_metadata(tree, default_url=url, extensive=False)
-        return ExtractedPage(_flat(found.title or ""), [], _meta(found, tree, url))
+        return _without_body(tree, url, extensive=False)
     # trafilatura prunes the tree it is given; the lead is looked for in the page as it was.
     page = copy.deepcopy(tree)
     # A short <noscript> is a notice ("enable JavaScript to run this app"), never the
@@ -106,18 +104,31 @@ def extract_page(html: str, *, url: str | None = None) -> ExtractedPage | None:
     for element in list(page.iter("noscript")):
         if len(WORD.findall(element.text_content())) < NOSCRIPT_NOTICE_WORDS:
             element.drop_tree()
-    result: Any = trafilatura.bare_extraction(
-        page, url=url, include_comments=False, with_metadata=True
-    )
+    try:
+        result: Any = trafilatura.bare_extraction(
+            page, url=url, include_comments=False, with_metadata=True
+        )
+    except Exception:  # trafilatura failing on an odd page: qa's own parser reads it
+        result = None
     if result is None or not (result.text or "").strip():
-        found = extract_metadata(tree, default_url=url)
-        return ExtractedPage(_flat(found.title or ""), [], _meta(found, tree, url))
+        return _without_body(tree, url, extensive=True)
     lines = [line for line in result.text.splitlines() if line.strip()]
     title = _flat(result.title or "")
     lead = find_lead(tree, title, lines)
     if lead:
         lines.insert(0, lead)
     return ExtractedPage(title, lines, _meta(result, tree, url))
+
+
+def _without_body(tree: HtmlElement, url: str | None, *, extensive: bool) -> ExtractedPage:
+    """A page whose body qa's own parser will read: its title and metadata only."""
+    from trafilatura.metadata import extract_metadata
+
+    try:
+        found: Any = extract_metadata(tree, default_url=url, extensive=extensive)
+    except Exception:  # as above: metadata is a bonus, never a reason to fail
+        return ExtractedPage("", [], DocumentMeta(language=page_language(tree)))
+    return ExtractedPage(_flat(found.title or ""), [], _meta(found, tree, url))
 
 
 def _flat(text: str) -> str:

@@ -65,7 +65,7 @@ class PdfArticle:
 def extract_pdf(data: bytes, source: str) -> PdfArticle:
     """The paragraphs and metadata of a text-layer PDF; refuses scans and locked files."""
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError, PyPdfError
+    from pypdf.errors import DependencyError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -82,7 +82,11 @@ def extract_pdf(data: bytes, source: str) -> PdfArticle:
             f"{source} is an encrypted PDF that pypdf cannot open without 'cryptography'",
             fix="pip install cryptography, or save an unencrypted copy",
         ) from None
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError) as error:
+    except InputError:
+        raise
+    except Exception as error:
+        # A damaged PDF makes pypdf raise many kinds of error (KeyError, IndexError,
+        # RecursionError, ...): all of them say the file cannot be read.
         raise InputError(
             f"cannot read the PDF {source}: {str(error).strip() or type(error).__name__}",
             fix="check that the file is a complete PDF, or save the text and ingest that",
