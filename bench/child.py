@@ -14,7 +14,7 @@ from typing import Any
 
 
 def _tasks() -> dict[str, Callable[..., dict[str, Any]]]:
-    from bench import pipeline, profiling, stores
+    from bench import pipeline, profiling, server, stores
 
     tasks: dict[str, Callable[..., dict[str, Any]]] = {
         "ingest-qa": pipeline.ingest_qa,
@@ -22,6 +22,8 @@ def _tasks() -> dict[str, Callable[..., dict[str, Any]]]:
         "retrieve-qa": pipeline.retrieve_qa,
         "ask-warm": pipeline.ask_warm,
         "fill": stores.fill,
+        "server-ingest": server.ingest_mode,
+        "server-open": server.open_mode,
         "profile-ingest": profiling.profile_ingest,
         "profile-cli": profiling.profile_cli,
         "profile-ask": profiling.profile_ask,

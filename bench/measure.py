@@ -77,6 +77,7 @@ def run_process(
     capture: bool = True,
     quiet: bool = False,
     timeout_s: float = 3600.0,
+    cwd: Path | None = None,
 ) -> ChildResult:
     """Run one process; wall time from spawn to exit, peak RSS from the kernel's rusage.
 
@@ -90,7 +91,7 @@ def run_process(
         started = time.perf_counter()
         process = subprocess.Popen(
             list(argv),
-            cwd=REPO,
+            cwd=cwd or REPO,
             env=env or child_env(),
             stdout=out if capture else subprocess.DEVNULL,
             stderr=err if quiet else None,

@@ -84,10 +84,11 @@ class RecordingEmbedder:
         return getattr(self.inner, name)
 
 
-def settings_for(home: str, collection: str = COLLECTION) -> Any:
+def settings_for(home: str, collection: str = COLLECTION, chroma_url: str = "") -> Any:
+    """Settings for a bench store; ``chroma_url``: team mode, against that server."""
     from qa.config import Settings
 
-    return Settings.from_env(home=home, collection=collection)
+    return Settings.from_env(home=home, collection=collection, chroma_url=chroma_url or None)
 
 
 def default_embedder() -> Any:
@@ -332,14 +333,21 @@ RETRIEVE_STAGES = {
 
 
 def ask_warm(
-    home: str, collection: str, questions: list[dict[str, str]], mode: str, warmup: str, k: int
+    home: str,
+    collection: str,
+    questions: list[dict[str, str]],
+    mode: str,
+    warmup: str,
+    k: int,
+    chroma_url: str = "",
 ) -> dict[str, Any]:
     """One timed pass of library ``ask`` on an open store (``mode`` "doc": restricted to each
-    question's article), after one untimed question, with a breakdown by stage."""
+    question's article), after one untimed question, with a breakdown by stage.
+    ``chroma_url``: the store is in team mode, on that server."""
     from qa.api import ask
     from qa.index.store import Store
 
-    store = Store.open(settings_for(home, collection))
+    store = Store.open(settings_for(home, collection, chroma_url))
     clock = StageClock()
     for attribute, stage in (
         ("resolve_doc_id", "resolve --doc"),

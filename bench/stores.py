@@ -60,21 +60,24 @@ def cache_key() -> str:
     import chromadb
 
     digest = hashlib.sha256(chromadb.__version__.encode())
-    shaping = [path for path in (REPO / "qa").glob("*.py") if path.name not in READ_ONLY_MODULES]
+    shaping = [path for path in (REPO / "qa").rglob("*.py") if path.name not in READ_ONLY_MODULES]
     for path in sorted([*shaping, Path(__file__), *(REPO / "eval" / "articles").glob("*")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def fill(home: str, collection: str, target_chunks: int, articles: list[str]) -> dict[str, Any]:
-    """Ingest ``articles`` for real, then add perturbed copies until ``target_chunks``."""
+def fill(
+    home: str, collection: str, target_chunks: int, articles: list[str], chroma_url: str = ""
+) -> dict[str, Any]:
+    """Ingest ``articles`` for real, then add perturbed copies until ``target_chunks``
+    (``chroma_url``: in team mode, on that server)."""
     ingest_module = importlib.import_module("qa.ingestion.pipeline")
     from bench.pipeline import preload_chroma, settings_for
     from qa.index.store import Store
 
     preload_chroma()
-    store = Store.open(settings_for(home, collection))
+    store = Store.open(settings_for(home, collection, chroma_url))
     # Setup, not measurement: skip the fsync per document a store normally does.
     store.db.execute("PRAGMA synchronous = OFF")
     captured: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -191,10 +194,18 @@ def _copy_of(values: tuple[Any, ...], copy: int, rng: np.random.Generator) -> tu
     for value in values:
         if _is_document(value):
             source = f"{value.source}#bench-copy-{copy}"
-            result.append(dataclasses.replace(value, id=new_id, source=source))
+            # A copy is a text of its own: its own version (chunk ids are VERSION:N).
+            versioned = {"version": new_id} if hasattr(value, "version") else {}
+            result.append(dataclasses.replace(value, id=new_id, source=source, **versioned))
         elif isinstance(value, list | tuple) and value and hasattr(value[0], "doc_id"):
-            result.append([dataclasses.replace(chunk, doc_id=new_id) for chunk in value])
+            versioned = {"version": new_id} if hasattr(value[0], "version") else {}
+            result.append(
+                [dataclasses.replace(chunk, doc_id=new_id, **versioned) for chunk in value]
+            )
             chunks = len(value)
+        elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
+            # The sources naming the original name the copy as a source of its own.
+            result.append([f"{source}#bench-copy-{copy}" for source in value])
         elif isinstance(value, np.ndarray) and value.ndim == 2:
             result.append(_perturb(value, rng))
         else:

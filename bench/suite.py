@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, server
 from bench.corpus import SEED_QUESTION, WARMUP_QUESTION, build_corpus, gold_questions
 from bench.measure import REPO, ChildResult, log, run_child
 from bench.pipeline import COLLECTION
@@ -68,7 +68,7 @@ def parse(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         "--skip",
         nargs="+",
         default=[],
-        choices=["startup", "ingest", "retrieval", "ask"],
+        choices=["startup", "ingest", "retrieval", "ask", "server"],
         help="sections to leave out",
     )
     parser.add_argument("--name", help="results file name (default: the mode)")
@@ -312,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             results["retrieval"] = run_retrieval(plan, kept)
         if "ask" not in args.skip:
             results["ask"] = run_ask(plan, args.cache_dir, args.fresh)
+        if "server" not in args.skip:
+            sizes = tuple(size for size in plan.chunks if size <= 10_000)
+            results["server"] = server.run_server(
+                sizes, plan.mode.startswith("full"), plan.latency_runs, plan.questions, work
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["meta"]["wall_s"] = time.perf_counter() - started
@@ -323,6 +328,8 @@ def write(results: dict[str, Any], folder: Path, name: str) -> int:
     summary = report.summarise(results)
     found = report.targets(summary)
     text = report.markdown(results, summary, found)
+    if results.get("server"):
+        text += server.markdown(results["server"])
     folder.mkdir(parents=True, exist_ok=True)
     results["summary"] = summary
     results["targets"] = found

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from qa.api import ask, forget, list_documents, show, summarize
     from qa.config import Settings
     from qa.errors import QAError
-    from qa.eval.runner import EvalReport, evaluate
+    from qa.eval.report import EvalReport
+    from qa.eval.runner import evaluate
     from qa.ingestion.pipeline import ingest
     from qa.types import Answer, Citation, Claim, Document, IngestReport, Summary
 
@@ -29,7 +30,7 @@ _HOMES = {
     "Citation": "qa.types",
     "Claim": "qa.types",
     "Document": "qa.types",
-    "EvalReport": "qa.eval.runner",
+    "EvalReport": "qa.eval.report",
     "IngestReport": "qa.types",
     "QAError": "qa.errors",
     "Settings": "qa.config",

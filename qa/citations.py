@@ -70,14 +70,30 @@ def number_citations(
         # A backend that already said why (e.g. "no citation") keeps its own wording.
         if not cited and not problems:
             problems.append("no valid citation")
-        claims.append(Claim(defuse_markers(draft_claim.text), cited, unsupported, problems))
+        claims.append(
+            Claim(
+                defuse_markers(draft_claim.text),
+                cited,
+                unsupported,
+                problems,
+                heading=defuse_markers(draft_claim.heading),
+            )
+        )
     return claims, citations, dropped
 
 
 def render(claims: list[Claim]) -> str:
-    """The claims as one text with ``[n]`` markers after each claim."""
-    parts = []
+    """The claims as one text with ``[n]`` markers after each claim.
+
+    A claim with a heading (the first about a story of a collection summary)
+    starts a new paragraph under that heading.
+    """
+    paragraphs: list[tuple[str, list[str]]] = []
     for claim in claims:
+        if claim.heading or not paragraphs:
+            paragraphs.append((claim.heading, []))
         markers = "".join(f"[{number}]" for number in claim.citations)
-        parts.append(f"{defuse_markers(claim.text)} {markers}".rstrip())
-    return " ".join(parts)
+        paragraphs[-1][1].append(f"{defuse_markers(claim.text)} {markers}".rstrip())
+    return "\n\n".join(
+        (f"{heading}\n" if heading else "") + " ".join(parts) for heading, parts in paragraphs
+    )

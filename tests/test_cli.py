@@ -21,13 +21,13 @@ from tests.helpers import HTML_PAGE, SEED, assert_one_line_error, run
 def test_ingest_then_ask_prints_a_cited_answer() -> None:
     code, out, err = run("ingest", str(SEED))
     assert code == 0
-    assert "1 added, 0 unchanged, 0 replaced, 0 failed" in err
+    assert "1 added, 0 updated, 0 unchanged, 0 failed" in err
     code, out, err = run("ask", "What caveats did Russia raise?")
     assert code == 0
     assert "supply weapons" in out and "[1]" in out and "[2]" in out
     assert "how the ceasefire would be enforced" in out
     code, out, err = run("ingest", str(SEED))
-    assert "0 added, 1 unchanged" in err
+    assert "0 added, 0 updated, 1 unchanged" in err
 
 
 def test_ask_json_shape() -> None:
@@ -114,7 +114,8 @@ def test_summarize_prints_cited_sentences() -> None:
     code, out, _ = run("summarize", "--sentences", "4", "--json")
     assert code == 0
     payload = json.loads(out)
-    assert len(payload["sentences"]) == 4
+    # 4 asked: 4 to 5 sentences (short ones may add up to 40% within the word budget).
+    assert 4 <= len(payload["sentences"]) <= 5
     assert all(sentence["citations"] for sentence in payload["sentences"])
 
 
@@ -160,7 +161,8 @@ def test_folder_ingest_reports_counts(tmp_path: Path) -> None:
     (folder / "notes.bin").write_bytes(b"\x00\x01")
     code, _, err = run("ingest", str(folder))
     assert code == 0
-    assert "2 added, 0 unchanged, 0 replaced, 0 failed" in err
+    assert f"skipped: {folder / 'notes.bin'} (unsupported type .bin)" in err
+    assert "2 added, 0 updated, 0 unchanged, 0 failed, 1 skipped" in err
 
 
 def test_html_and_stdin_ingest(tmp_path: Path) -> None:
@@ -303,6 +305,50 @@ def test_help_starts_without_the_heavy_imports() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_learned_backend_reports_its_confidence_and_obeys_min_confidence() -> None:
+    run("ingest", str(SEED))
+    code, out, _ = run("ask", "Who met Putin in Moscow?", "--backend", "learned", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["backend"] == "learned" and not payload["abstained"]
+    assert 0.0 <= payload["confidence"] <= 1.0
+    code, out, _ = run(
+        "ask", "Who met Putin in Moscow?", "-b", "learned", "--min-confidence", "1", "--json"
+    )
+    assert code == 0 and json.loads(out)["abstained"] is True
+    # The rule engine gives no confidence: null, not a made-up number.
+    code, out, _ = run("ask", "Who met Putin in Moscow?", "--json")
+    assert json.loads(out)["confidence"] is None
+    code, _, err = run("ask", "Who met Putin?", "--min-confidence", "2")
+    assert code != 0
+    assert_one_line_error(err, "between 0 and 1")
+
+
+def test_eval_in_collection_scope_with_distractors_and_the_naive_anchor(tmp_path: Path) -> None:
+    eval_dir = Path(__file__).parents[1] / "eval"
+    small = tmp_path / "small"
+    (small / "articles").mkdir(parents=True)
+    shutil.copy(eval_dir / "articles" / "00_ceasefire_caveats.txt", small / "articles")
+    rows = (eval_dir / "gold.jsonl").read_text().splitlines()
+    (small / "gold.jsonl").write_text("\n".join(r for r in rows if '"00-q0' in r) + "\n")
+    crowd = tmp_path / "crowd"
+    (crowd / "articles").mkdir(parents=True)
+    shutil.copy(eval_dir / "articles" / "04_california_boat_fire.txt", crowd / "articles")
+    (crowd / "gold.jsonl").write_text(
+        "\n".join(r for r in rows if '"04-q0' in r and "04_california" in r) + "\n"
+    )
+    code, out, err = run(
+        "eval", str(small), "--scope", "collection", "--distractors", str(crowd),
+        "--backend", "naive", "--json",
+    )  # fmt: skip
+    payload = json.loads(out)
+    assert code == 0, err
+    assert payload["backend"] == "naive"
+    # The naive anchor never abstains.
+    assert payload["metrics"]["abstention_recall"] == 0.0
+    assert payload["metrics"]["citation_validity"] == 1.0
+
+
 # -- what cleaning cuts, and what a page says about itself ---------------------------
 
 COMMENTED = (
@@ -328,12 +374,11 @@ def test_a_lone_comments_line_keeps_the_article_and_says_so(tmp_path: Path) -> N
 
     code, out, err = run("ingest", str(path), "--trim-tail")
     assert code == 0
-    assert "replaced" in out and "dropped 2 paragraphs after 'Comments'" in err
-    code, out, _ = run("show", outcome["doc_id"][:6])
-    assert code == 1  # replaced by the trimmed version
+    assert "updated" in out and "dropped 2 paragraphs after 'Comments'" in err
     code, out, _ = run("list", "--json")
     [document] = json.loads(out)["documents"]
-    assert document["sentences"] == 1
+    # The id stays with the source; its text is the trimmed version.
+    assert document["id"] == outcome["doc_id"] and document["sentences"] == 1
 
 
 def test_citations_name_the_outlet_and_date(tmp_path: Path) -> None:

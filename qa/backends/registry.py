@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     # The default: offline, quotes the articles' own sentences.
     "extractive": "qa.backends.offline.answerer:create",
+    # Offline, sentences chosen by a learned scorer with a calibrated confidence (issue 13).
+    "learned": "qa.backends.offline.learned:create",
+    # The anchor every score is measured against: the nearest sentences, never abstains.
+    "naive": "qa.backends.offline.naive:create",
     # Any OpenAI-compatible chat completions endpoint, through the official client.
     "openai": "qa.backends.llm.backend:create",
 }

@@ -100,55 +100,111 @@ def _check_keys(
     return ok
 
 
-def _validate(root: Path) -> tuple[list[str], Dataset | None]:
-    problems: list[str] = []
-    article_dir = root / "articles"
-    if not root.is_dir():
-        return [f"{root}: not a folder"], None
-    files = sorted(article_dir.glob("*.txt")) if article_dir.is_dir() else []
-    if not files:
-        problems.append(f"{article_dir}: no .txt articles")
-    texts: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for path in files:
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"articles/{path.name}: cannot be read ({exc})")
-            continue
-        if not raw.startswith("# source:"):
-            problems.append(f"articles/{path.name}: first line is not '# source: ...'")
-        body = article_text(raw)
-        texts[path.name] = (_collapse(body), normalise(body))
+class _Validator:
+    """Checks one dataset folder, file by file, collecting one line per problem.
 
-    def check_phrase(value: Any, article: str, where: str, what: str) -> bool:
+    Each file kind has its own method (articles, ``gold.jsonl`` rows,
+    ``summary_gold.jsonl`` rows, then coverage across them); every problem names
+    the file, the row and the reason, and checking goes on after a problem so
+    that ``qa eval --check`` lists them all at once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[str] = []
+        self.files: list[Path] = []
+        # Article name -> (collapsed text, normalised words), for phrase checks.
+        self.texts: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.asked: dict[str, int] = {}
+        self.summarised: set[str] = set()
+
+    def run(self) -> Dataset | None:
+        if not self.root.is_dir():
+            self.problems.append(f"{self.root}: not a folder")
+            return None
+        self.read_articles()
+        # A dataset without summary_gold.jsonl checks questions only (e.g. reworded
+        # questions); one without gold.jsonl checks summaries only (e.g. articles with
+        # summary gold and no questions). It needs at least one of the two.
+        has_summaries = (self.root / "summary_gold.jsonl").exists()
+        has_questions = (self.root / "gold.jsonl").exists() or not has_summaries
+        questions = self.read_questions() if has_questions else []
+        summaries = self.read_summaries() if has_summaries else []
+        self.check_coverage(has_questions, has_summaries)
+        if self.problems:
+            return None
+        return Dataset(
+            root=self.root,
+            articles={path.name: path for path in self.files},
+            questions=tuple(questions),
+            summaries=tuple(summaries),
+        )
+
+    # -- articles/ ----------------------------------------------------------------
+
+    def read_articles(self) -> None:
+        article_dir = self.root / "articles"
+        self.files = sorted(article_dir.glob("*.txt")) if article_dir.is_dir() else []
+        if not self.files:
+            self.problems.append(f"{article_dir}: no .txt articles")
+        for path in self.files:
+            try:
+                raw = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.problems.append(f"articles/{path.name}: cannot be read ({exc})")
+                continue
+            if not raw.startswith("# source:"):
+                self.problems.append(f"articles/{path.name}: first line is not '# source: ...'")
+            body = article_text(raw)
+            self.texts[path.name] = (_collapse(body), normalise(body))
+
+    def check_phrase(self, value: Any, article: str, where: str, what: str) -> bool:
+        """Whether ``value`` is a non-empty string standing as whole words in ``article``."""
         if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}: empty or non-string {what}: {value!r}")
+            self.problems.append(f"{where}: empty or non-string {what}: {value!r}")
             return False
-        if article not in texts:
+        if article not in self.texts:
             return False
-        collapsed, tokens = texts[article]
+        collapsed, tokens = self.texts[article]
         if _collapse(value) not in collapsed:
-            problems.append(f"{where}: {what} not in {article}: {value!r}")
+            self.problems.append(f"{where}: {what} not in {article}: {value!r}")
             return False
         if not contains_run(tokens, normalise(value)):
-            problems.append(
+            self.problems.append(
                 f"{where}: {what} only occurs inside longer words of {article}: {value!r}"
             )
             return False
         return True
 
-    def check_article(value: Any, where: str) -> bool:
+    def check_article(self, value: Any, where: str) -> bool:
         if not isinstance(value, str):
             return False
-        if value not in texts:
-            problems.append(f"{where}: article file not found: articles/{value}")
+        if value not in self.texts:
+            self.problems.append(f"{where}: article file not found: articles/{value}")
             return False
         return True
 
-    questions: list[GoldQuestion] = []
-    seen_ids: set[str] = set()
-    asked: dict[str, int] = {}
-    for number, row in _read_jsonl(root / "gold.jsonl", problems):
+    # -- gold.jsonl -----------------------------------------------------------------
+
+    def read_questions(self) -> list[GoldQuestion]:
+        questions: list[GoldQuestion] = []
+        seen_ids: set[str] = set()
+        for number, row in _read_jsonl(self.root / "gold.jsonl", self.problems):
+            question = self.question_row(number, row, seen_ids)
+            if question is not None:
+                questions.append(question)
+        if questions and all(q.answerable for q in questions):
+            self.problems.append(
+                "gold.jsonl: no unanswerable question, so abstention cannot be measured"
+            )
+        if questions and not any(q.answerable for q in questions):
+            self.problems.append("gold.jsonl: no answerable question")
+        return questions
+
+    def question_row(
+        self, number: int, row: dict[str, Any], seen_ids: set[str]
+    ) -> GoldQuestion | None:
+        problems = self.problems
         where = f"gold.jsonl:{number}"
         qid = row.get("id")
         if isinstance(qid, str):
@@ -160,9 +216,9 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
             if qid in seen_ids:
                 problems.append(f"{where}: duplicate id")
             seen_ids.add(qid)
-        known_article = check_article(row.get("article"), where)
+        known_article = self.check_article(row.get("article"), where)
         if known_article:
-            asked[row["article"]] = asked.get(row["article"], 0) + 1
+            self.asked[row["article"]] = self.asked.get(row["article"], 0) + 1
         if isinstance(row.get("question"), str) and not row["question"].strip():
             problems.append(f"{where}: empty question")
         kind, answerable, facts = row.get("kind"), row.get("answerable"), row.get("gold_facts")
@@ -187,48 +243,49 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
                 facts_ok = False
             for fact in facts:
                 article = row["article"] if known_article else ""
-                facts_ok = check_phrase(fact, article, where, "gold fact") and facts_ok
-        if typed and known_article and facts_ok:
-            questions.append(
-                GoldQuestion(
-                    id=row["id"],
-                    article=row["article"],
-                    question=row["question"],
-                    gold_facts=tuple(row["gold_facts"]),
-                    answerable=row["answerable"],
-                    kind=row["kind"],
-                )
-            )
-    if questions and all(q.answerable for q in questions):
-        problems.append("gold.jsonl: no unanswerable question, so abstention cannot be measured")
-    if questions and not any(q.answerable for q in questions):
-        problems.append("gold.jsonl: no answerable question")
+                facts_ok = self.check_phrase(fact, article, where, "gold fact") and facts_ok
+        if not (typed and known_article and facts_ok):
+            return None
+        return GoldQuestion(
+            id=row["id"],
+            article=row["article"],
+            question=row["question"],
+            gold_facts=tuple(row["gold_facts"]),
+            answerable=row["answerable"],
+            kind=row["kind"],
+        )
 
-    summaries: list[SummaryGold] = []
-    seen_articles: set[str] = set()
-    # A dataset without summary_gold.jsonl checks questions only (e.g. reworded questions).
-    has_summaries = (root / "summary_gold.jsonl").exists()
-    summary_rows = _read_jsonl(root / "summary_gold.jsonl", problems) if has_summaries else []
-    for number, row in summary_rows:
+    # -- summary_gold.jsonl ---------------------------------------------------------
+
+    def read_summaries(self) -> list[SummaryGold]:
+        summaries: list[SummaryGold] = []
+        for number, row in _read_jsonl(self.root / "summary_gold.jsonl", self.problems):
+            summary = self.summary_row(number, row)
+            if summary is not None:
+                summaries.append(summary)
+        return summaries
+
+    def summary_row(self, number: int, row: dict[str, Any]) -> SummaryGold | None:
+        problems = self.problems
         where = f"summary_gold.jsonl:{number}"
         article = row.get("article")
         if isinstance(article, str):
             where = f"summary_gold.jsonl:{number} ({article})"
         typed = _check_keys(row, _SUMMARY_KEYS, where, problems)
         if isinstance(article, str):
-            if article in seen_articles:
+            if article in self.summarised:
                 problems.append(f"{where}: second summary row for the same article")
-            seen_articles.add(article)
-        if not check_article(article, where) or not typed or not isinstance(article, str):
-            continue
+            self.summarised.add(article)
+        if not self.check_article(article, where) or not typed or not isinstance(article, str):
+            return None
         ok = True
         if not row["key_facts"]:
             problems.append(f"{where}: no key facts")
             ok = False
         for fact in row["key_facts"]:
-            ok = check_phrase(fact, article, where, "key fact") and ok
+            ok = self.check_phrase(fact, article, where, "key fact") and ok
         for term in row["loaded_terms"]:
-            ok = check_phrase(term, article, where, "loaded term") and ok
+            ok = self.check_phrase(term, article, where, "loaded term") and ok
         if not row["parties"]:
             problems.append(f"{where}: no parties")
             ok = False
@@ -237,33 +294,35 @@ def _validate(root: Path) -> tuple[list[str], Dataset | None]:
                 problems.append(f"{where}: empty or non-string party: {party!r}")
                 ok = False
             elif not any(
-                contains_run(texts[article][1], normalise(alias)) for alias in party_aliases(party)
+                contains_run(self.texts[article][1], normalise(alias))
+                for alias in party_aliases(party)
             ):
                 problems.append(f"{where}: no alias of party {party!r} occurs in {article}")
                 ok = False
-        if ok:
-            summaries.append(
-                SummaryGold(
-                    article=article,
-                    key_facts=tuple(row["key_facts"]),
-                    parties=tuple(row["parties"]),
-                    loaded_terms=tuple(row["loaded_terms"]),
-                )
-            )
-    for name in texts:
-        if name not in asked:
-            problems.append(f"articles/{name}: no question in gold.jsonl")
-        if has_summaries and name not in seen_articles:
-            problems.append(f"articles/{name}: no row in summary_gold.jsonl")
-    if problems:
-        return problems, None
-    dataset = Dataset(
-        root=root,
-        articles={path.name: path for path in files},
-        questions=tuple(questions),
-        summaries=tuple(summaries),
-    )
-    return [], dataset
+        if not ok:
+            return None
+        return SummaryGold(
+            article=article,
+            key_facts=tuple(row["key_facts"]),
+            parties=tuple(row["parties"]),
+            loaded_terms=tuple(row["loaded_terms"]),
+        )
+
+    # -- across files -----------------------------------------------------------------
+
+    def check_coverage(self, has_questions: bool, has_summaries: bool) -> None:
+        """Every article is asked about and summarised, where the dataset has that file."""
+        for name in self.texts:
+            if has_questions and name not in self.asked:
+                self.problems.append(f"articles/{name}: no question in gold.jsonl")
+            if has_summaries and name not in self.summarised:
+                self.problems.append(f"articles/{name}: no row in summary_gold.jsonl")
+
+
+def _validate(root: Path) -> tuple[list[str], Dataset | None]:
+    validator = _Validator(root)
+    dataset = validator.run()
+    return validator.problems, dataset
 
 
 def check_dataset(dataset_dir: Path | str) -> list[str]:

@@ -15,46 +15,14 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Literal
 
+from qa.text.numbers import ORDINALS, SCALES, TENS, UNITS
+from qa.text.words import FACT_STOPWORDS
+
 _QUOTES = str.maketrans(
     {
         "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
         "\u00ab": '"', "\u00bb": '"',
-    }
-)  # fmt: skip
-
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
-}  # fmt: skip
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
-    "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17,
-    "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
-    "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80, "ninetieth": 90,
-    "hundredth": 100, "thousandth": 1000,
-}  # fmt: skip
-
-# Function words only: negations ("no", "not", "without") and numbers stay content
-# words, so dropping them can never turn "no signs of an explosion" into a match.
-STOPWORDS = frozenset(
-    {
-        "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into",
-        "onto", "about", "as", "and", "or", "but", "nor", "so", "is", "are", "was", "were",
-        "be", "been", "being", "am", "it", "its", "this", "that", "these", "those", "there",
-        "here", "has", "have", "had", "do", "does", "did", "will", "would", "shall", "should",
-        "can", "could", "may", "might", "must", "he", "she", "they", "them", "his", "her",
-        "their", "hers", "theirs", "we", "our", "ours", "you", "your", "i", "me", "my", "us",
-        "who", "whom", "which", "what", "when", "where", "how", "than", "then", "also", "just",
-        "very",
     }
 )  # fmt: skip
 
@@ -95,15 +63,15 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
         if tok[0].isdigit():
             # Digits followed by a scale word: "105 thousand", "4.2 billion".
             following = tokens[i + 1] if i + 1 < n else ""
-            if tok.replace(".", "").isdigit() and (following in _SCALES or following == "hundred"):
-                scale = 100 if following == "hundred" else _SCALES[following]
+            if tok.replace(".", "").isdigit() and (following in SCALES or following == "hundred"):
+                scale = 100 if following == "hundred" else SCALES[following]
                 out.append(_number_text(Decimal(tok) * scale))
                 i += 2
                 continue
             out.append(tok)
             i += 1
             continue
-        if tok not in _UNITS and tok not in _TENS and tok not in _ORDINALS and tok != "hundred":
+        if tok not in UNITS and tok not in TENS and tok not in ORDINALS and tok != "hundred":
             out.append(tok)
             i += 1
             continue
@@ -115,8 +83,8 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
         j = i
         while j < n:
             word = tokens[j]
-            if word in _ORDINALS and word not in ("hundredth", "thousandth"):
-                value = _ORDINALS[word]
+            if word in ORDINALS and word not in ("hundredth", "thousandth"):
+                value = ORDINALS[word]
                 fits = (value < 10 and last in ("", "ten", "hundred", "scale")) or (
                     value >= 10 and last in ("", "hundred", "scale")
                 )
@@ -126,26 +94,26 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
                 ordinal = True
                 j += 1
                 break
-            if word in _UNITS:
-                value = _UNITS[word]
+            if word in UNITS:
+                value = UNITS[word]
                 kind = "unit" if value < 10 else "teen"
                 fits = last in ("", "hundred", "scale") or (last == "ten" and kind == "unit")
                 if not fits:
                     break
                 current += value
                 last = kind
-            elif word in _TENS:
+            elif word in TENS:
                 if last not in ("", "hundred", "scale"):
                     break
-                current += _TENS[word]
+                current += TENS[word]
                 last = "ten"
             elif word == "hundred":
                 if last not in ("", "unit", "teen") or current >= 100:
                     break
                 current = max(current, 1) * 100
                 last = "hundred"
-            elif word in _SCALES:
-                scale = _SCALES[word]
+            elif word in SCALES:
+                scale = SCALES[word]
                 if last == "scale" or scale >= last_scale:
                     break
                 total += max(current, 1) * scale
@@ -156,7 +124,7 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
                 word == "and"
                 and last in ("hundred", "scale")
                 and j + 1 < n
-                and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS)
+                and (tokens[j + 1] in UNITS or tokens[j + 1] in TENS)
             ):
                 pass
             else:
@@ -226,7 +194,7 @@ def contains_run(haystack: Sequence[str], needle: Sequence[str]) -> bool:
 
 
 def content_words(tokens: Sequence[str]) -> tuple[str, ...]:
-    return tuple(token for token in tokens if token not in STOPWORDS)
+    return tuple(token for token in tokens if token not in FACT_STOPWORDS)
 
 
 def _in_order_within(haystack: Sequence[str], needle: Sequence[str], window: int) -> bool:

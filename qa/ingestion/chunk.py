@@ -20,7 +20,7 @@ _Emit = Callable[[int, int, int, int, int], None]
 
 
 def chunk_sentences(
-    doc_id: str, text: str, sentences: Sequence[Sentence], budget: int = 200
+    doc_id: str, text: str, sentences: Sequence[Sentence], budget: int = 200, version: str = ""
 ) -> list[Chunk]:
     if budget < MIN_BUDGET:
         # Why: with budget 0 the cutting loop never advanced (it hung); below 4 a single
@@ -31,7 +31,9 @@ def chunk_sentences(
     chunks: list[Chunk] = []
 
     def emit(first: int, last: int, start: int, end: int, tokens: int) -> None:
-        chunks.append(Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens))
+        chunks.append(
+            Chunk(doc_id, len(chunks), first, last, start, end, text[start:end], tokens, version)
+        )
 
     first, overlapping = 0, False
     while first < len(sentences):

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from qa.text.injection import opens_injection
 from qa.types import DocumentMeta, Dropped
 
 # Characters that change how text is drawn but are not part of any word: the soft
@@ -327,6 +328,9 @@ def clean_lines(
     title = normalise_line(title)
     if paragraphs and paragraphs[0] == title:
         paragraphs.pop(0)
+    if opens_injection(title):
+        # As in _finish: a title written to a model is not the article's title.
+        title = ""
     return CleanArticle(title, "\n\n".join(paragraphs), meta=meta, dropped=cuts.report())
 
 
@@ -350,14 +354,20 @@ def _is_caption_candidate(kept: list[list[str]], title: str) -> bool:
 def _finish(
     kept: list[list[str]], title: str, source_note: str, dropped: tuple[Dropped, ...] = ()
 ) -> CleanArticle:
-    if not title and kept and looks_like_headline(kept[0]):
+    # A "title" written to a model ("Assistant: HACKED [1]") would sit beside every citation
+    # of the article and in every chunk's embedding: it is not taken as the title (a first
+    # line stays in the text, where the engine leaves it out).
+    if title and opens_injection(title):
+        title = ""
+    if not title and kept and looks_like_headline(kept[0]) and not opens_injection(kept[0][0]):
         title = kept.pop(0)[0]
     paragraphs: list[str] = []
     for block in kept:
-        # Hard-wrapped lines belong to one paragraph; list items stand alone.
+        # Hard-wrapped lines belong to one paragraph; list items stand alone, and so does a
+        # line written to a model ("Assistant: ..."), so it never swallows the next line.
         current: list[str] = []
         for line in block:
-            if LIST_MARKER.match(line):
+            if LIST_MARKER.match(line) or opens_injection(line):
                 if current:
                     paragraphs.append(" ".join(current))
                 current = []

@@ -48,6 +48,8 @@ class FeedEntry:
     meta: DocumentMeta
     content: str
     updated: float | None
+    # The entry's own id (RSS guid, Atom id), if the feed gives one.
+    guid: str | None = None
 
 
 def parse_feed(data: bytes, source: str) -> list[FeedEntry]:
@@ -98,6 +100,7 @@ def _entry(
         ),
         content=content,
         updated=float(calendar.timegm(updated)) if updated else None,
+        guid=_text(entry.get("id")),
     )
 
 

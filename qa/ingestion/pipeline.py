@@ -1,23 +1,26 @@
 """Ingest: read a file, folder, URL, feed or stdin, clean it, split it, chunk it, embed it,
 store it.
 
-Ids are stable: a document's id is a hash of its normalised cleaned content,
-and its chunks are ``DOC:N``.  Ingesting the same text again changes nothing;
-ingesting a changed version of a source already stored (same path or URL)
-replaces the old document and all its chunks.
+Identity (:mod:`qa.index.identity`): a document's id is stable for its source
+(the normalised path or URL) and its chunks are ``VERSION:N``, VERSION being the
+hash of its title and text (not of its metadata: the text is what citations quote).
+Ingesting the same text again changes nothing; a changed source is ``updated``
+under the same id (its old chunks and vectors replaced in one commit); text
+already stored from another source is ``linked``: one document that lists both
+sources.
 
 A feed is expanded into its entries (``limit`` of them at most); an entry whose
 URL is stored already, and which the feed does not say was updated since, is
-reported unchanged without being fetched again.  Inputs are read a batch at a
-time, several at once (``Settings.fetch_concurrency``, with ``HostGate``
-spacing the requests to each host), and embedded in slices of
+reported unchanged without being fetched again.  Every URL, a feed's and its
+entries', is fetched by :func:`qa.ingestion.fetch.fetch`.  Inputs are read a
+batch at a time, several at once (``Settings.fetch_concurrency``, with
+``HostGate`` spacing the requests to each host), and embedded in slices of
 ``EMBED_SLICE`` texts, so memory stays bounded whatever the input within the
 size limit, and a long document reports its progress.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +32,8 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import InputError
-from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, normalise
+from qa.index.embed import Counts, Embedder, PooledEmbedder, Vectors, unit_vectors
+from qa.index.identity import content_hash, id_for_source, source_key
 from qa.index.store import Store
 from qa.ingestion.chunk import chunk_sentences
 from qa.ingestion.clean import (
@@ -40,10 +44,18 @@ from qa.ingestion.clean import (
     normalise_line,
 )
 from qa.ingestion.feeds import FeedEntry, HostGate, parse_feed
-from qa.ingestion.sources import RawArticle, expand_sources, is_url, read_source
+from qa.ingestion.sources import RawArticle, expand_folders, is_url, read_source
 from qa.text.split import split_sentences
 from qa.text.words import vocabulary
-from qa.types import Chunk, Document, DocumentMeta, IngestOutcome, IngestReport, IngestStatus
+from qa.types import (
+    Chunk,
+    Document,
+    DocumentMeta,
+    Dropped,
+    IngestOutcome,
+    IngestReport,
+    IngestStatus,
+)
 
 # Documents embedded together: one length-sorted call wastes less on padding than one per
 # document (about 2x faster on 2 cores), and a batch this size bounds the memory it takes.
@@ -99,12 +111,13 @@ def _merged_meta(found: DocumentMeta, raw: RawArticle) -> DocumentMeta:
     )
 
 
-def document_id(title: str, text: str) -> str:
-    normalised = " ".join(f"{title}\n{text}".casefold().split())
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:16]
+def build_document(raw: RawArticle, *, trim_tail: bool = False) -> Document:
+    """The cleaned document; its id is provisional (the text's version) until planned."""
+    return _built(raw, trim_tail=trim_tail)[0]
 
 
-def build_document(raw: RawArticle, *, trim_tail: bool = False) -> tuple[Document, CleanArticle]:
+def _built(raw: RawArticle, *, trim_tail: bool = False) -> tuple[Document, CleanArticle]:
+    """The document and the cleaned article it came from (what cleaning cut)."""
     article = clean_article(raw, trim_tail=trim_tail)
     sentences = split_sentences(article.text, limit=MAX_SENTENCES + 1)
     if len(sentences) > MAX_SENTENCES:
@@ -119,13 +132,18 @@ def build_document(raw: RawArticle, *, trim_tail: bool = False) -> tuple[Documen
             "(only scripts, markup, credits or page furniture)",
             fix="save the article's own text, or its printable page, and ingest that",
         )
+    # The metadata is not part of the version: a page whose outlet or date reads
+    # differently but whose text is the same is the same text (see _plan for how
+    # metadata of an unchanged text is brought up to date).
+    version = content_hash(article.title, article.text)
     document = Document(
-        id=document_id(article.title, article.text),
+        id=version,
         title=article.title or Path(raw.source).stem,
         source=raw.source,
         text=article.text,
         sentences=sentences,
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=version,
         meta=article.meta,
     )
     return document, article
@@ -133,14 +151,18 @@ def build_document(raw: RawArticle, *, trim_tail: bool = False) -> tuple[Documen
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A new document, cleaned and chunked, waiting for its vectors."""
+    """A document to store (new, or a new version), cleaned and chunked, waiting for vectors."""
 
     position: tuple[int, int]
     source: str
     document: Document
     chunks: list[Chunk]
-    replaces: list[str]
-    notes: IngestOutcome
+    status: IngestStatus
+    note: str
+    sources: list[str]
+    # What cleaning cut and reading repaired (reported with the outcome).
+    dropped: tuple[Dropped, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def texts(self) -> list[str]:
         """What an embedder without token counts embeds for it: each chunk (with its
@@ -149,35 +171,83 @@ class _Prepared:
         return dense + [sentence.text for sentence in self.document.sentences]
 
 
-def _prepare(
-    store: Store, raw: RawArticle, position: tuple[int, int], pending: set[str], *, trim_tail: bool
+def _free_id(store: Store, key: str, version: str) -> str:
+    """The id a source's new document gets: from the source, unless a document that
+    another source keeps already has it (then from the source and its text)."""
+    doc_id = id_for_source(key)
+    return id_for_source(key, salt=version) if store.has_document(doc_id) else doc_id
+
+
+def _first_source(store: Store, doc_id: str) -> str:
+    sources = store.sources_of(doc_id)
+    return sources[0] if sources else "standard input"
+
+
+def _newer_meta(store: Store, doc_id: str, meta: DocumentMeta) -> bool:
+    """Whether the source now says more, or otherwise, about its unchanged text than the
+    store holds (e.g. a document stored before qa kept metadata)."""
+    return meta != DocumentMeta() and store.get_document(doc_id).meta != meta
+
+
+def _plan(
+    store: Store, raw: RawArticle, document: Document, position: tuple[int, int]
 ) -> _Prepared | IngestOutcome:
-    """What to store, or the outcome when the document is stored already (or earlier in
-    the batch)."""
-    document, article = build_document(raw, trim_tail=trim_tail)
-    notes = IngestOutcome(
-        raw.source,
-        "unchanged",
-        document.id,
-        document.title,
-        dropped=article.dropped,
-        warnings=raw.warnings,
-        meta=document.meta,
-    )
-    if document.id in pending or store.has_document(document.id):
-        return notes
-    previous = [] if raw.source == "stdin" else store.find_by_source(raw.source)
+    """What ingesting ``document`` from ``raw.source`` does: nothing (unchanged), a link
+    to the document already holding its text, or a document to store.  Links and the
+    rename of a shared document's old text are written here; new text is stored by
+    ``_store_batch``."""
+    key = source_key(raw.source)
+    owner = store.source_owner(key) if key else None
+    if owner is not None and owner[1] == document.version:
+        note = ""
+        if _newer_meta(store, owner[0], document.meta):
+            store.set_meta(owner[0], document.meta)
+            note = "metadata updated"
+        return IngestOutcome(raw.source, "unchanged", owner[0], document.title, note=note)
+    twin = store.document_with_version(document.version)
+    if twin is not None:
+        if key is None:
+            return IngestOutcome(raw.source, "unchanged", twin, document.title)
+        note = f"same text as {_first_source(store, twin)}"
+        removed = store.link_source(key, twin)
+        if removed:
+            note += f"; its old text (document {', '.join(removed)}) removed"
+        return IngestOutcome(raw.source, "linked", twin, document.title, note=note)
+    status: IngestStatus = "added"
+    note = ""
+    if key is None:
+        doc_id = document.version
+    elif owner is None:
+        doc_id = _free_id(store, key, document.version)
+    else:
+        owner_id, owner_version = owner
+        sources = store.sources_of(owner_id)
+        others = [other for other in sources if other != key]
+        status = "updated" if owner_version is not None else "added"
+        if owner_version is None or not others:
+            doc_id = owner_id
+        elif sources[0] == key:
+            # The source that gave the id changed: it keeps the id for its new text, and
+            # the sources that still hold the old text keep it under an id of their own.
+            moved = _free_id(store, others[0], owner_version)
+            store.rename_document(owner_id, moved, others)
+            doc_id = owner_id
+            note = f"its old text stays as document {moved} for {others[0]}"
+        else:
+            doc_id = _free_id(store, key, document.version)
+            note = f"was document {owner_id}, which keeps the old text for {others[0]}"
+    document = replace(document, id=doc_id)
     chunks = chunk_sentences(
-        document.id, document.text, document.sentences, store.settings.chunk_tokens
+        doc_id, document.text, document.sentences, store.settings.chunk_tokens, document.version
     )
-    return _Prepared(position, raw.source, document, chunks, previous, notes)
+    return _Prepared(position, raw.source, document, chunks, status, note, [key] if key else [])
 
 
 def _store_batch(
     store: Store, batch: list[_Prepared], on_work: WorkSink | None = None
 ) -> list[IngestOutcome]:
     """Embed a batch of documents in one call and write their vectors in one, then store
-    each document in its own commit."""
+    each document in its own commit (``Store.add_documents``)."""
     words = {
         word.lower()
         for prepared in batch
@@ -193,19 +263,76 @@ def _store_batch(
             for prepared, (chunk_vectors, _) in zip(batch, vectors, strict=True)
         ]
     )
+    store.add_documents(
+        [
+            (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors, (),
+             prepared.sources)
+            for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+        ]
+    )  # fmt: skip
     outcomes = []
-    for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True):
-        store.add_document(
-            prepared.document,
-            prepared.chunks,
-            chunk_vectors,
-            sentence_vectors,
-            replaces=prepared.replaces,
-            vectors_added=True,
+    for prepared in batch:
+        document = prepared.document
+        outcomes.append(
+            IngestOutcome(
+                prepared.source,
+                prepared.status,
+                document.id,
+                document.title,
+                len(prepared.chunks),
+                note=prepared.note,
+                dropped=prepared.dropped,
+                warnings=prepared.warnings,
+                meta=document.meta,
+            )
         )
-        status: IngestStatus = "replaced" if prepared.replaces else "added"
-        outcomes.append(replace(prepared.notes, status=status, chunks=len(prepared.chunks)))
     return outcomes
+
+
+def embed_stored(
+    store: Store, doc_ids: Sequence[str]
+) -> list[tuple[Document, list[Chunk], Vectors, Vectors]]:
+    """Stored documents' chunk and sentence vectors, computed again from their stored text
+    exactly as ingest computes them (``qa repair``, and ingest restoring lost vectors)."""
+    batch = []
+    for position, doc_id in enumerate(doc_ids):
+        document = store.get_document(doc_id)
+        chunks = store.document_chunks(doc_id)
+        batch.append(_Prepared((position, 0), document.source, document, chunks, "added", "", []))
+    vectors, _ = _embed_batch(store.embedder, batch, [])
+    return [
+        (prepared.document, prepared.chunks, chunk_vectors, sentence_vectors)
+        for prepared, (chunk_vectors, sentence_vectors) in zip(batch, vectors, strict=True)
+    ]
+
+
+def restore_vectors(
+    store: Store,
+    doc_ids: Sequence[str],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the chunk vectors of stored documents again, ``EMBED_BATCH`` documents per
+    embedding call; returns how many vectors were written.  ``on_progress(done, total)``."""
+    written = 0
+    for begin in range(0, len(doc_ids), EMBED_BATCH):
+        part = doc_ids[begin : begin + EMBED_BATCH]
+        embedded = embed_stored(store, part)
+        store.add_vectors(
+            [(document, chunks, vectors) for document, chunks, vectors, _ in embedded]
+        )
+        written += sum(len(chunks) for _, chunks, _, _ in embedded)
+        if on_progress:
+            on_progress(begin + len(part), len(doc_ids))
+    return written
+
+
+def _lacking_vectors(store: Store, doc_ids: Sequence[str]) -> list[str]:
+    """Those of ``doc_ids`` with a chunk that has no vector (one Chroma call each)."""
+    return [
+        doc_id
+        for doc_id in doc_ids
+        if {chunk.id for chunk in store.document_chunks(doc_id)} - store.vector_ids(doc_id)
+    ]
 
 
 def _embed_batch(
@@ -251,7 +378,7 @@ def _embed_batch(
     return [
         _pool(prepared.document, prepared.chunks, means[own], counts[own])
         for prepared, own in zip(batch, rows, strict=True)
-    ], normalise(means[rest])
+    ], unit_vectors(means[rest])
 
 
 def _sliced(
@@ -324,7 +451,7 @@ def _pool(
         chunk_sums[row] = (means[rows] * weights[rows, None]).sum(axis=0)
     sentence_vectors = means[:n]
     sentence_vectors /= np.maximum(np.linalg.norm(sentence_vectors, axis=1, keepdims=True), 1e-12)
-    return normalise(chunk_sums + title_sum), sentence_vectors
+    return unit_vectors(chunk_sums + title_sum), sentence_vectors
 
 
 def _dense_text(document: Document, chunk_text: str) -> str:
@@ -340,6 +467,20 @@ class _Item:
     key: tuple[int, int]
     source: str
     entry: FeedEntry | None = None
+    # A link found in a feed fetched from a public address: it may not lead into
+    # loopback or private networks (see qa.ingestion.fetch).
+    from_public: bool = False
+
+
+def _entry_source(feed: str, entry: FeedEntry, n: int) -> str:
+    """What an entry is known by: its link; without one, its id (an Atom id or RSS guid
+    names it whatever the feed's order), else its place in the feed.  A URL's fragment
+    is not part of its identity (``source_key``), so a place is never written as one."""
+    if entry.link:
+        return entry.link
+    if entry.guid and not is_url(entry.guid):
+        return entry.guid
+    return f"{feed} (entry {n})"
 
 
 def _read(item: _Item, settings: Settings, stdin_text: str | None, gate: HostGate) -> RawArticle:
@@ -358,6 +499,7 @@ def _read(item: _Item, settings: Settings, stdin_text: str | None, gate: HostGat
         max_bytes=settings.max_input_bytes,
         url_timeout=settings.url_timeout,
         stdin_text=stdin_text,
+        from_public=item.from_public,
     )
     if entry is None:
         return raw
@@ -370,10 +512,11 @@ def _known_entry(store: Store, entry: FeedEntry) -> IngestOutcome | None:
     """The outcome of an entry stored already and not updated since (so not fetched)."""
     if entry.link is None:
         return None
-    stored = store.find_by_source(entry.link)
-    if not stored:
+    key = source_key(entry.link)
+    owner = store.source_owner(key) if key else None
+    if owner is None or owner[1] is None:
         return None
-    document = store.get_document(stored[0])
+    document = store.get_document(owner[0])
     ingested = datetime.fromisoformat(document.ingested_at).timestamp()
     if entry.updated is not None and entry.updated > ingested:
         return None
@@ -393,19 +536,24 @@ def ingest(
 ) -> IngestReport:
     """Ingest each source; a source that fails is reported, not raised, so the rest still go in.
 
-    Sources are read a batch at a time (``EMBED_BATCH`` documents), so memory does
-    not grow with their number; each document is stored in its own commit.  A feed
-    stands for its entries, ``limit`` of them at most.  ``trim_tail`` cuts comment
-    sections however much of the text they are.  ``on_progress(outcome, done, total)``
-    is called after each input (``total`` grows as feeds are read); ``on_work(what,
-    done, total)`` during long work on one batch.
+    Folders are read recursively; files in them that qa does not read are listed in
+    ``IngestReport.skipped``.  Sources are read a batch at a time (``EMBED_BATCH``
+    documents), so memory does not grow with their number; each document is stored in
+    its own commit.  A feed stands for its entries, ``limit`` of them at most.
+    ``trim_tail`` cuts comment sections however much of the text they are.
+    ``on_progress(outcome, done, total)`` is called after each input (``total`` grows
+    as feeds are read); ``on_work(what, done, total)`` during long work on one batch.
     """
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} is too small", fix="use 1 or more")
     with Store.using(store, settings) as store, store.writing():
         store.sweep_orphans()
         settings = store.settings
-        queue = deque(_Item((n, 0), source) for n, source in enumerate(expand_sources(sources)))
+        # Vectors lost since (a removed or replaced Chroma folder): the documents this run
+        # finds unchanged get theirs back.
+        restoring = store.missing_vector_count() > 0
+        expanded, skipped = expand_folders(sources)
+        queue = deque(_Item((n, 0), source) for n, source in enumerate(expanded))
         outcomes: dict[tuple[int, int], IngestOutcome] = {}
         total = len(queue)
         gate = HostGate(settings.host_delay)
@@ -415,6 +563,36 @@ def ingest(
             if on_progress:
                 on_progress(outcome, len(outcomes), total)
 
+        batch: list[_Prepared] = []
+        unchanged: list[tuple[tuple[int, int], IngestOutcome]] = []
+
+        def flush() -> None:
+            if batch:
+                for waiting, outcome in zip(
+                    batch, _store_batch(store, batch, on_work), strict=True
+                ):
+                    finish(waiting.position, outcome)
+                batch.clear()
+            if not unchanged:
+                return
+            known = sorted({outcome.doc_id for _, outcome in unchanged if outcome.doc_id})
+            lacking = set(_lacking_vectors(store, known) if restoring else [])
+            restore_vectors(store, sorted(lacking))
+            for position, outcome in unchanged:
+                if outcome.doc_id in lacking:
+                    chunks = len(store.document_chunks(outcome.doc_id))
+                    outcome = replace(outcome, status="restored", chunks=chunks)
+                finish(position, outcome)
+            unchanged.clear()
+
+        def settle(key: tuple[int, int], outcome: IngestOutcome) -> None:
+            """An outcome that stores no text: unchanged ones wait to have lost vectors
+            restored."""
+            if outcome.status == "unchanged" and restoring:
+                unchanged.append((key, outcome))
+            else:
+                finish(key, outcome)
+
         with ThreadPoolExecutor(max_workers=settings.fetch_concurrency) as pool:
             while queue:
                 items = [queue.popleft() for _ in range(min(EMBED_BATCH, len(queue)))]
@@ -422,10 +600,9 @@ def ingest(
                 for item in items:
                     known = _known_entry(store, item.entry) if item.entry else None
                     if known is not None:
-                        finish(item.key, known)
+                        settle(item.key, known)
                     else:
                         reading.append((item, pool.submit(_read, item, settings, stdin_text, gate)))
-                batch: list[_Prepared] = []
                 for item, future in reading:
                     try:
                         raw = future.result()
@@ -433,22 +610,44 @@ def ingest(
                             entries = parse_feed(raw.data, raw.source)[:limit]
                             queue.extendleft(
                                 _Item(
-                                    (item.key[0], n), entry.link or f"{raw.source}#entry-{n}", entry
+                                    (item.key[0], n),
+                                    _entry_source(raw.source, entry, n),
+                                    entry,
+                                    from_public=raw.public,
                                 )
                                 for n, entry in reversed(list(enumerate(entries, 1)))
                             )
                             total += len(entries) - 1
                             continue
-                        pending = {prepared.document.id for prepared in batch}
-                        prepared = _prepare(store, raw, item.key, pending, trim_tail=trim_tail)
+                        document, article = _built(raw, trim_tail=trim_tail)
+                        key = source_key(raw.source)
+                        # The same text or source again before the batch is stored: store
+                        # the batch first, so this one is planned against what is there.
+                        if any(
+                            waiting.document.version == document.version
+                            or (key is not None and key in waiting.sources)
+                            for waiting in batch
+                        ):
+                            flush()
+                        planned = _plan(store, raw, document, item.key)
                     except InputError as error:
                         finish(item.key, IngestOutcome(item.source, "failed", error=str(error)))
                         continue
-                    if isinstance(prepared, IngestOutcome):
-                        finish(item.key, prepared)
+                    if isinstance(planned, IngestOutcome):
+                        settle(
+                            item.key,
+                            replace(
+                                planned,
+                                dropped=article.dropped,
+                                warnings=raw.warnings,
+                                meta=document.meta,
+                            ),
+                        )
                     else:
-                        batch.append(prepared)
-                stored = _store_batch(store, batch, on_work)
-                for waiting, outcome in zip(batch, stored, strict=True):
-                    finish(waiting.position, outcome)
-    return IngestReport([outcomes[key] for key in sorted(outcomes)])
+                        batch.append(
+                            replace(planned, dropped=article.dropped, warnings=raw.warnings)
+                        )
+                if len(batch) + len(unchanged) >= EMBED_BATCH:
+                    flush()
+            flush()
+    return IngestReport([outcomes[key] for key in sorted(outcomes)], skipped)

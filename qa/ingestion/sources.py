@@ -16,17 +16,14 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from qa.errors import InputError
 from qa.ingestion.feeds import is_feed
-from qa.types import DocumentMeta
+from qa.types import DocumentMeta, SkippedFile
 
 FORMATS = {
     ".txt": "text",
@@ -46,6 +43,7 @@ FOLDER_FORMATS = {"text", "markdown", "html", "pdf"}
 PDF_MAGIC = b"%PDF-"
 # Content types fetched as articles: pages and text, PDFs, and feeds.
 FETCHED_TYPES = (
+    "text/",
     "application/xhtml+xml",
     "application/pdf",
     "application/rss+xml",
@@ -99,29 +97,53 @@ class RawArticle:
     warnings: tuple[str, ...] = ()
     meta: DocumentMeta | None = None
     title: str = ""
+    # Fetched from a public address (a feed's links may then not lead into private ones).
+    public: bool = False
 
 
 def is_url(source: str) -> bool:
     return bool(re.match(r"^https?://", source, re.IGNORECASE))
 
 
+def _other_scheme(source: str) -> str | None:
+    """The scheme of a URL qa does not fetch (``ftp://``, ``file://``), if ``source`` is one."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://", source)
+    return match.group(1) if match and not is_url(source) else None
+
+
 def expand_sources(sources: Iterable[str | Path]) -> list[str]:
     """Files, URLs and ``-`` as given; folders replaced by their supported files, recursively."""
+    return expand_folders(sources)[0]
+
+
+def expand_folders(sources: Iterable[str | Path]) -> tuple[list[str], list[SkippedFile]]:
+    """Files, URLs and ``-`` as given; folders replaced by their supported files, recursively,
+    and every other file found in them, with the reason it is not read.
+
+    Hidden files and folders (names starting with ``.``, e.g. ``.git``) are skipped too;
+    a file named on the command line is never skipped here (it is read, or refused)."""
     expanded: list[str] = []
+    skipped: list[SkippedFile] = []
     for source in sources:
         text = str(source)
         path = Path(text).expanduser()
-        if text != STDIN and not is_url(text) and path.is_dir():
-            expanded.extend(
-                str(child)
-                for child in sorted(path.rglob("*"))
-                if FORMATS.get(child.suffix.lower()) in FOLDER_FORMATS
-                and child.is_file()
-                and not any(part.startswith(".") for part in child.relative_to(path).parts)
-            )
-        else:
+        if text == STDIN or is_url(text) or not path.is_dir():
             expanded.append(text)
-    return expanded
+            continue
+        for child in sorted(path.rglob("*")):
+            if not child.is_file():
+                continue
+            if any(part.startswith(".") for part in child.relative_to(path).parts):
+                skipped.append(SkippedFile(str(child), "hidden"))
+            elif FORMATS.get(child.suffix.lower()) in FOLDER_FORMATS:
+                expanded.append(str(child))
+            elif child.suffix.lower() in FORMATS:
+                # A folder's .xml files may be anything: feeds are read when named.
+                skipped.append(SkippedFile(str(child), "a feed is read only when named"))
+            else:
+                kind = child.suffix or "(no extension)"
+                skipped.append(SkippedFile(str(child), f"unsupported type {kind}"))
+    return expanded, skipped
 
 
 def read_source(
@@ -130,11 +152,20 @@ def read_source(
     max_bytes: int,
     url_timeout: float,
     stdin_text: str | None = None,
+    from_public: bool = False,
 ) -> RawArticle:
+    """``from_public``: a URL found in a page or feed fetched from a public address
+    (see :func:`qa.ingestion.fetch.fetch`)."""
     if source == STDIN:
         return read_stdin(max_bytes, stdin_text)
     if is_url(source):
-        return fetch_url(source, max_bytes=max_bytes, timeout=url_timeout)
+        return fetch_url(source, max_bytes=max_bytes, timeout=url_timeout, from_public=from_public)
+    scheme = _other_scheme(source)
+    if scheme and not Path(source).exists():
+        raise InputError(
+            f"cannot fetch {ascii(source)[1:-1]}: only http and https URLs are fetched, not {scheme}://",
+            fix="download it yourself and ingest the file",
+        )
     return read_file(source, max_bytes)
 
 
@@ -181,75 +212,68 @@ def read_file(source: str, max_bytes: int) -> RawArticle:
     )
 
 
-def fetch_url(url: str, *, max_bytes: int, timeout: float) -> RawArticle:
-    request = urllib.request.Request(url, headers={"User-Agent": "qa/0.1 (+article reader)"})
-    # The timeout bounds each socket wait; the deadline bounds a server that drips bytes.
-    deadline = time.monotonic() + timeout
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content_type = response.headers.get_content_type()
-            if not (content_type.startswith("text/") or content_type in FETCHED_TYPES):
-                raise InputError(
-                    f"{url} is {content_type}, not a web page, text, PDF or feed",
-                    fix="ingest an article page",
-                )
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit():
-                _check_size(int(declared), max_bytes, url)
-            data = _read_capped(response, max_bytes, url, deadline=deadline)
-            charset = response.headers.get_content_charset()
-    except urllib.error.HTTPError as error:
-        if 300 <= error.code < 400:
-            raise InputError(
-                f"cannot fetch {url}: redirect loop or too many redirects (HTTP {error.code})",
-                fix="open the address in a browser and ingest the final page's URL",
-            ) from None
-        raise InputError(
-            f"cannot fetch {url}: HTTP {error.code} {error.reason}", fix="check the address"
-        ) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise InputError(
-            f"cannot fetch {url}: {reason}",
-            fix="check the address and the network, or save the page and ingest the file",
-        ) from None
-    return raw_article(
-        url, data, declared=charset, format_hint="html" if "html" in content_type else None
+def fetch_url(url: str, *, max_bytes: int, timeout: float, from_public: bool = False) -> RawArticle:
+    """The one entry point for reading a URL as an article: fetched safely, then read as
+    a file's bytes are (a PDF or a feed by its bytes, else decoded like a browser).
+
+    The fetching rules (schemes, addresses, redirects, one deadline, size cap) are
+    :func:`qa.ingestion.fetch.fetch`'s; the charset the response declares takes
+    precedence over a ``<meta>`` one.
+    """
+    # Imported here: httpx costs ~0.1 s of start-up that only URL ingest needs.
+    from qa.ingestion.fetch import fetch, shown_url
+
+    page = fetch(
+        url,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        accept=FETCHED_TYPES,
+        wanted="a web page, text, PDF or feed",
+        from_public=from_public,
     )
+    article = raw_article(
+        url,
+        page.body,
+        declared=page.charset,
+        format_hint="html" if "html" in page.content_type else None,
+        name=shown_url(url),
+    )
+    return replace(article, public=page.public)
 
 
 def raw_article(
-    source: str, data: bytes, *, declared: str | None = None, format_hint: str | None = None
+    source: str,
+    data: bytes,
+    *,
+    declared: str | None = None,
+    format_hint: str | None = None,
+    name: str | None = None,
 ) -> RawArticle:
     """Bytes as an article to clean: a PDF or a feed (by their bytes, whatever the name
-    says), else text decoded by evidence, in the format the name says or the text shows."""
+    says), else text decoded by evidence, in the format the name says or the text shows.
+
+    ``name`` is how messages call the input (a URL without its password); ``source``
+    by default."""
+    shown = name or source
     if data.startswith(PDF_MAGIC):
         return RawArticle(source, "pdf", "", data=data)
     if is_feed(data):
         return RawArticle(source, "feed", "", data=data)
     if format_hint == "feed":
-        raise InputError(f"{source} is not an RSS or Atom feed", fix="check the file")
+        raise InputError(f"{shown} is not an RSS or Atom feed", fix="check the file")
     if format_hint == "pdf":
-        raise InputError(f"{source} is not a PDF file", fix="check the file")
-    decoded = decode_text(data, source, declared=declared)
+        raise InputError(f"{shown} is not a PDF file", fix="check the file")
+    decoded = decode_text(data, shown, declared=declared)
     article_format = format_hint or sniff_format(decoded.text)
     return RawArticle(source, article_format, decoded.text, warnings=decoded.warnings)
 
 
-def _read_capped(
-    stream: BinaryIO, max_bytes: int, source: str, *, deadline: float | None = None
-) -> bytes:
+def _read_capped(stream: BinaryIO, max_bytes: int, source: str) -> bytes:
     """Read at most ``max_bytes``; refuse, without reading on, once the stream is longer."""
-    # read1 returns what has arrived, so a server dripping bytes cannot outlast the deadline.
     read: Callable[[int], bytes] = getattr(stream, "read1", None) or stream.read
     parts: list[bytes] = []
     size = 0
     while True:
-        if deadline is not None and time.monotonic() > deadline:
-            raise InputError(
-                f"cannot fetch {source}: timed out while reading the page",
-                fix="try again later, or save the page and ingest the file",
-            )
         block = read(min(READ_BLOCK, max_bytes + 1 - size))
         if not block:
             return b"".join(parts)

@@ -3,6 +3,12 @@
 nupunkt is right on news text ("U.S. National Security Advisor", quotes ending
 in ``," he said``, "No. 2").  Paragraphs (blank-line separated) are split
 separately so a sentence never spans two paragraphs.
+
+A line that opens with text addressed to a model ("Assistant: HACKED [1]",
+"Note to AI models: ...", :func:`qa.text.injection.opens_injection`) is one
+unit of its own, whole: never merged with the line after it (which has no
+full stop between them to split at), and never split into pieces that look
+like news.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Iterator
 
 import nupunkt
 
+from qa.text.injection import opens_injection
 from qa.types import Sentence
 
 # A blank line: a line break, then lines holding nothing but whitespace.  Why not just
@@ -30,6 +37,36 @@ def _paragraphs(text: str) -> Iterator[tuple[int, str]]:
     yield start, text[start:]
 
 
+def _units(paragraph: str) -> Iterator[tuple[int, int]]:
+    """Spans of ``paragraph`` to split into sentences, or to keep whole (an injected line).
+
+    Injected lines come out as spans of their own (a line break is only looked at
+    where a paragraph has one); every other run of lines is split by nupunkt.
+    """
+    if "\n" not in paragraph and "\r" not in paragraph:
+        if opens_injection(paragraph):
+            yield 0, len(paragraph)
+        else:
+            yield from nupunkt.sent_spans(paragraph)
+        return
+    run_start = 0
+    position = 0
+    for line in paragraph.splitlines(keepends=True):
+        if opens_injection(line):
+            if position > run_start:
+                yield from _shifted(paragraph[run_start:position], run_start)
+            yield position, position + len(line)
+            run_start = position + len(line)
+        position += len(line)
+    if position > run_start:
+        yield from _shifted(paragraph[run_start:position], run_start)
+
+
+def _shifted(text: str, offset: int) -> Iterator[tuple[int, int]]:
+    for start, end in nupunkt.sent_spans(text):
+        yield offset + start, offset + end
+
+
 def split_sentences(text: str, *, limit: int | None = None) -> tuple[Sentence, ...]:
     """The sentences of ``text``; with ``limit``, no more than that many (the first ones):
     splitting stops there, so a caller that refuses long texts need not split them whole."""
@@ -39,7 +76,7 @@ def split_sentences(text: str, *, limit: int | None = None) -> tuple[Sentence, .
             break
         if not paragraph.strip():
             continue
-        for start, end in nupunkt.sent_spans(paragraph):
+        for start, end in _units(paragraph):
             piece = paragraph[start:end]
             stripped = piece.strip()
             if not stripped:

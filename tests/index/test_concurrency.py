@@ -80,7 +80,11 @@ def assert_consistent(settings: Settings) -> tuple[int, int]:
         collection = store._vectors(create=False)
         if chunks:
             assert collection is not None
-            ids = [f"{document.id}:{index}" for document in documents for index in range(3)]
+            ids = [
+                f"{store.get_document(document.id).version}:{index}"
+                for document in documents
+                for index in range(3)
+            ]
             known = [chunk_id for chunk_id in ids if chunk_id in store.get_chunks(ids)]
             # Every chunk SQLite lists has its vector in Chroma.
             assert len(collection.get(ids=known, include=[])["ids"]) == len(known)
@@ -132,7 +136,7 @@ def test_a_killed_ingest_leaves_a_usable_store_and_rerun_completes(
         store.close()
     again = qa_run("ingest", str(corpus))
     assert again.returncode == 0
-    assert f"0 added, {total} unchanged" in again.stderr
+    assert f"0 added, 0 updated, {total} unchanged" in again.stderr
 
 
 def test_two_writers_take_turns(tmp_path: Path, settings: Settings) -> None:

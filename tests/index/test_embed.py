@@ -27,7 +27,9 @@ def _document(text: str) -> Document:
 def _vectors(
     embedder: Embedder, document: Document, chunks: Sequence[Chunk]
 ) -> tuple[Vectors, Vectors]:
-    found, _ = _embed_batch(embedder, [_Prepared(0, "article.txt", document, list(chunks), [])], [])
+    found, _ = _embed_batch(
+        embedder, [_Prepared(0, "article.txt", document, list(chunks), "added", "", [])], []
+    )
     return found[0]
 
 
@@ -102,6 +104,8 @@ def test_documents_and_words_share_one_call(embedder: MiniLMEmbedder, seed_text:
             f"{n}.txt",
             document,
             chunk_sentences(document.id, document.text, document.sentences),
+            "added",
+            "",
             [],
         )
         for n, document in enumerate([first, second])
@@ -136,7 +140,7 @@ def test_an_embedder_without_counts_embeds_chunks_whole(seed_text: str) -> None:
     chunks = chunk_sentences(document.id, document.text, document.sentences)
     plain = PlainEmbedder()
     assert not isinstance(plain, PooledEmbedder)
-    prepared = _Prepared(0, "seed.txt", document, chunks, [])
+    prepared = _Prepared(0, "seed.txt", document, chunks, "added", "", [])
     found, word_vectors = _embed_batch(plain, [prepared], ["kremlin"])
     assert plain.calls == [
         [_dense_text(document, chunk.text) for chunk in chunks]

@@ -13,8 +13,9 @@ from qa.api import forget
 from qa.config import Settings
 from qa.errors import EmbedderMismatchError, NotIngestedError, UnknownDocumentError
 from qa.index.embed import Vectors
+from qa.index.migrations import DOCUMENT_META_COLUMNS, SCHEMA_VERSION
 from qa.index.retrieve import retrieve
-from qa.index.store import DOCUMENT_META_COLUMNS, SCHEMA_VERSION, Store
+from qa.index.store import Store
 from qa.ingestion.pipeline import ingest
 from qa.types import DocumentMeta
 from tests.helpers import HTML_PAGE, ROOT, SEED
@@ -39,34 +40,55 @@ def test_ingesting_twice_adds_nothing(settings: Settings) -> None:
     assert second.count("unchanged") == 1 and second.count("added") == 0
     store = Store.open(settings)
     assert (store.count_chunks(), store.count_vectors()) == (chunks, vectors)
-    doc_id = first.outcomes[0].doc_id
-    assert chunk_ids_in_chroma(store) == {f"{doc_id}:{n}" for n in range(chunks)}
+    version = store.get_document(first.outcomes[0].doc_id).version
+    assert chunk_ids_in_chroma(store) == {f"{version}:{n}" for n in range(chunks)}
     store.close()
 
 
-def test_document_id_is_derived_from_content(settings: Settings, tmp_path: Path) -> None:
+def test_identical_text_from_two_sources_is_one_document(
+    settings: Settings, tmp_path: Path
+) -> None:
     copy = tmp_path / "copy.txt"
     shutil.copy(SEED, copy)
     original = ingest([SEED], settings=settings).outcomes[0]
     duplicate = ingest([copy], settings=settings).outcomes[0]
     assert duplicate.doc_id == original.doc_id
-    assert duplicate.status == "unchanged"
+    assert duplicate.status == "linked" and str(SEED) in duplicate.note
+    store = Store.open(settings)
+    (info,) = store.list_documents()
+    assert info.sources == (str(SEED), str(copy.resolve()))
+    assert store.get_document(original.doc_id).sources == info.sources
+    store.close()
+    # Both sources are known now: nothing changes on either.
+    again = ingest([copy, SEED], settings=settings)
+    assert [outcome.status for outcome in again.outcomes] == ["unchanged", "unchanged"]
 
 
-def test_changed_source_replaces_old_chunks(settings: Settings, tmp_path: Path) -> None:
+def test_changed_source_keeps_its_id_with_the_new_text(settings: Settings, tmp_path: Path) -> None:
     article = tmp_path / "story.txt"
     article.write_text("Bridge closes\n\nThe bridge closed on Monday. Traffic was diverted.\n")
     old = ingest([article], settings=settings).outcomes[0]
+    store = Store.open(settings)
+    old_chunks = chunk_ids_in_chroma(store)
+    store.close()
     article.write_text(
         "Bridge closes\n\nThe bridge closed on Monday for repairs. Traffic was diverted north.\n"
     )
     new = ingest([article], settings=settings).outcomes[0]
-    assert new.status == "replaced" and new.doc_id != old.doc_id
+    assert new.status == "updated" and new.doc_id == old.doc_id
     store = Store.open(settings)
-    assert store.doc_ids() == [new.doc_id]
-    assert all(chunk_id.startswith(new.doc_id) for chunk_id in chunk_ids_in_chroma(store))
-    assert store.lexical_search("bridge", 10) and all(
-        chunk_id.startswith(new.doc_id) for chunk_id, _ in store.lexical_search("bridge", 10)
+    assert store.doc_ids() == [old.doc_id]
+    document = store.get_document(old.doc_id)
+    assert "for repairs" in document.text
+    # The new text has new chunk ids (its version), and the old vectors are gone.
+    chunks = chunk_ids_in_chroma(store)
+    assert chunks and not chunks & old_chunks
+    assert all(chunk_id.startswith(f"{document.version}:") for chunk_id in chunks)
+    assert store.count_chunks() == store.count_vectors() == len(chunks)
+    hits = store.lexical_search("repairs", 10)
+    assert hits and {chunk_id for chunk_id, _ in hits} <= chunks
+    assert not store.lexical_search("diverted north", 10) or all(
+        chunk_id in chunks for chunk_id, _ in store.lexical_search("traffic", 10)
     )
     store.close()
 
@@ -91,7 +113,8 @@ def test_forget_removes_chunks_from_both_indexes(settings: Settings) -> None:
     assert forget(seed_id[:8], settings=settings) == [seed_id]
     store = Store.open(settings)
     assert store.doc_ids() == [boat_id]
-    assert all(chunk_id.startswith(boat_id) for chunk_id in chunk_ids_in_chroma(store))
+    boat_version = store.get_document(boat_id).version
+    assert all(chunk_id.startswith(boat_version) for chunk_id in chunk_ids_in_chroma(store))
     assert store.lexical_search("Putin Kremlin ceasefire", 20) == []
     assert all(hit.chunk.doc_id == boat_id for hit in retrieve(store, "What did Putin say?"))
     store.close()
@@ -175,12 +198,16 @@ def _chunk_rows(store: Store) -> list[tuple[str, str]]:
     return sorted(store.db.execute("SELECT collection, id FROM chunks").fetchall())
 
 
+def _documents_of(store: Store, chunk_ids: list[str]) -> set[str]:
+    return {chunk.doc_id for chunk in store.get_chunks(chunk_ids).values()}
+
+
 def test_lexical_search_keeps_to_its_collection_and_document(settings: Settings) -> None:
     boat = EVAL_ARTICLES / "04_california_boat_fire.txt"
     seed_id, boat_id = (o.doc_id for o in ingest([SEED, boat], settings=settings).outcomes)
     alone = Store.open(settings)
     # One collection: the search needs no collection filter, and finds both articles.
-    found = {chunk_id.split(":")[0] for chunk_id, _ in alone.lexical_search("fire Putin", 50)}
+    found = _documents_of(alone, [c for c, _ in alone.lexical_search("fire Putin", 50)])
     assert found == {seed_id, boat_id}
     before = {c for c, _ in alone.lexical_search("Putin ceasefire Kremlin", 30)}
     alone.close()
@@ -190,13 +217,15 @@ def test_lexical_search_keeps_to_its_collection_and_document(settings: Settings)
     # Another collection in the same database adds nothing to this one's results (BM25's
     # word statistics are shared, so scores may move)...
     assert {c for c, _ in shared.lexical_search("Putin ceasefire Kremlin", 30)} == before
-    assert {c.split(":")[0] for c, _ in shared.lexical_search("boat fire", 50)} == {boat_id}
+    assert _documents_of(shared, [c for c, _ in shared.lexical_search("boat fire", 50)]) == {
+        boat_id
+    }
     # ...and the other one sees only its own article.
     assert second.lexical_search("Putin ceasefire Kremlin", 30) == []
     assert second.lexical_search("boat fire", 50)
     for store, doc_id in ((shared, seed_id), (shared, boat_id), (second, boat_id)):
         hits = store.lexical_search("fire Putin boat Kremlin", 50, doc_id)
-        assert hits and all(chunk_id.startswith(f"{doc_id}:") for chunk_id, _ in hits)
+        assert hits and _documents_of(store, [chunk_id for chunk_id, _ in hits]) == {doc_id}
     # Forgetting one collection's copy leaves the other's full-text rows in place.
     assert forget(boat_id, settings=settings) == [boat_id]
     assert second.lexical_search("boat fire", 50, boat_id)
@@ -218,7 +247,7 @@ def test_full_text_rows_follow_replacements_and_vacuum(settings: Settings, tmp_p
     # VACUUM may renumber the chunks table's own rowids; the explicit link survives it.
     store.db.execute("VACUUM")
     (hit, _), *_ = store.lexical_search("bridge closed", 5)
-    doc_id = hit.split(":")[0]
+    doc_id = store.get_chunks([hit])[hit].doc_id
     assert "day 2" in store.get_document(doc_id).text
     assert store.lexical_search("bridge", 5, doc_id)[0][0] == hit
     store.close()
@@ -256,39 +285,51 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     store.close()
 
 
-def test_a_schema_3_store_gains_document_metadata_in_place(
+def test_a_schema_5_store_gains_document_metadata_in_place(
     settings: Settings, tmp_path: Path
 ) -> None:
-    doc_id = ingest([SEED], settings=settings).outcomes[0].doc_id
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    report = ingest([SEED, page], settings=settings)
+    doc_id, page_id = (outcome.doc_id for outcome in report.outcomes)
     store = Store.open(settings)
     before = store.get_document(doc_id)
-    # What version 3 wrote: documents without the metadata columns.
+    # What version 5 wrote: documents without the metadata columns.
     for column in DOCUMENT_META_COLUMNS:
         store.db.execute(f"ALTER TABLE documents DROP COLUMN {column}")
-    store.db.execute("PRAGMA user_version = 3")
+    store.db.execute("PRAGMA user_version = 5")
     store.db.commit()
     store.close()
 
     upgraded = Store.open(settings)
     assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     after = upgraded.get_document(doc_id)
-    assert (after.text, after.sentences, after.title) == (
+    assert (after.text, after.sentences, after.title, after.version) == (
         before.text,
         before.sentences,
         before.title,
+        before.version,
     )
     assert after.meta == DocumentMeta()
-    [info] = upgraded.list_documents()
-    assert info.to_dict()["site"] is None and info.to_dict()["published"] is None
+    assert upgraded.get_document(page_id).meta == DocumentMeta()
+    infos = upgraded.list_documents()
+    assert all(info.to_dict()["site"] is None for info in infos)
     upgraded.close()
-    # Opening again is a no-op, and new documents keep their metadata.
-    page = tmp_path / "dam.html"
-    page.write_text(HTML_PAGE, encoding="utf-8")
-    report = ingest([page], settings=settings)
+    # The page ingested again: its text is unchanged (same id, same version, no new
+    # vectors), and what it says about itself is stored now.
+    [outcome] = ingest([page], settings=settings).outcomes
+    assert (outcome.status, outcome.doc_id, outcome.note) == (
+        "unchanged",
+        page_id,
+        "metadata updated",
+    )
     store = Store.open(settings)
-    assert store.get_document(report.outcomes[0].doc_id).meta.site == "Example News"
+    assert store.get_document(page_id).meta.site == "Example News"
     assert store.get_document(doc_id).meta == DocumentMeta()
     store.close()
+    # Again: nothing to do.
+    [outcome] = ingest([page], settings=settings).outcomes
+    assert (outcome.status, outcome.note) == ("unchanged", "")
 
 
 def test_a_batch_of_documents_writes_its_vectors_in_one_chroma_call(settings: Settings) -> None:

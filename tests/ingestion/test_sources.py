@@ -287,7 +287,7 @@ def test_a_folder_with_some_bad_files_is_ingested_partially(tmp_path: Path) -> N
     # A PDF by its bytes, whatever its name says; this one is damaged.
     assert any("cannot read the PDF" in line and "scan.txt" in line for line in errors)
     assert any("empty.md is empty" in line for line in errors)
-    assert "2 added, 0 unchanged, 0 replaced, 2 failed" in err
+    assert "2 added, 0 updated, 0 unchanged, 2 failed" in err
     assert "Traceback" not in err
     assert len(stored_documents()) == 2
     assert out.count("added") == 2

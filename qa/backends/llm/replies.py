@@ -26,7 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from qa.text.fluency import claim_problems, split_clauses
 from qa.text.markers import MARKER, MARKER_RUN, expand_group, split_markers
+from qa.text.words import STOPWORDS
 from qa.types import NOT_IN_ARTICLES, DraftClaim, SentenceRef
 
 _TRAILING_PUNCT = re.compile(r"[.,;:!?]+")
@@ -100,14 +102,14 @@ class CheckResult:
         return sum(1 for claim in self.claims if claim.unsupported)
 
 
-def normalise(text: str) -> str:
+def fold_quotes(text: str) -> str:
     """Fold the differences that do not change a quote: quote style, dashes, spacing, case."""
     text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
     return " ".join(text.split()).casefold()
 
 
 def _sentinel_key(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", normalise(text)).split())
+    return " ".join(re.sub(r"[^\w\s]", " ", fold_quotes(text)).split())
 
 
 _SENTINEL_KEY = _sentinel_key(NOT_IN_ARTICLES)
@@ -252,14 +254,14 @@ def find_quotes(text: str) -> list[str]:
 
 def quote_in(quote: str, texts: Sequence[str]) -> bool:
     """Whether ``quote`` occurs in one cited text (or across them, joined), ellipses allowed."""
-    needle = normalise(quote).strip(" .,;:!?'\"")
+    needle = fold_quotes(quote).strip(" .,;:!?'\"")
     parts = [part.strip(" .,;:!?'\"") for part in needle.split("...")]
     parts = [part for part in parts if part]
     if not parts:
         return True
-    haystacks = [normalise(text) for text in texts]
+    haystacks = [fold_quotes(text) for text in texts]
     if len(texts) > 1:
-        haystacks.append(normalise(" ".join(texts)))
+        haystacks.append(fold_quotes(" ".join(texts)))
     for haystack in haystacks:
         position = 0
         for part in parts:
@@ -274,20 +276,21 @@ def quote_in(quote: str, texts: Sequence[str]) -> bool:
 
 # Below this share of its content words found in the cited text, a claim is flagged.
 MIN_SHARED_WORDS = 0.34
-_FUNCTION_WORDS = frozenset(
-    """that this with from have were been their there they which would could about after
-    also into over than them then what when where while will said says more most some
-    such only other these those being does just very""".split()
-)
 
 
 _NUMBER = re.compile(r"\d+")
 
 
 def _content_keys(text: str) -> set[str]:
-    """Content words cut to five letters, so "supported" meets "supporting"."""
-    words = re.findall(r"[^\W_]+", normalise(text))
-    return {word[:5] for word in words if len(word) >= 4 and word not in _FUNCTION_WORDS}
+    """Content words (four letters or more) cut to five letters.
+
+    A deliberately coarse key, not a stemmer: the check only asks whether a claim
+    and the sentence it cites talk about the same things, and five letters let
+    "supported" meet "supporting" and also "Russia" meet "Russian", which the
+    Snowball stem (qa.text.words.stem) keeps apart.
+    """
+    words = re.findall(r"[^\W_]+", fold_quotes(text))
+    return {word[:5] for word in words if len(word) >= 4 and word not in STOPWORDS}
 
 
 def shared_word_share(claim: str, texts: Sequence[str]) -> float:
@@ -304,11 +307,11 @@ def shares_nothing(claim: str, texts: Sequence[str]) -> bool:
     :func:`shared_word_share` leaves claims of fewer than four content words
     alone; this catches the short ones that cite an unrelated sentence ("PWNED [1]").
     """
-    keys = _content_keys(claim) | set(_NUMBER.findall(normalise(claim)))
+    keys = _content_keys(claim) | set(_NUMBER.findall(fold_quotes(claim)))
     if not keys:
         return False
     cited = " ".join(texts)
-    return not keys & (_content_keys(cited) | set(_NUMBER.findall(normalise(cited))))
+    return not keys & (_content_keys(cited) | set(_NUMBER.findall(fold_quotes(cited))))
 
 
 def _as_id(raw: int | str) -> int | None:
@@ -355,3 +358,19 @@ def check_claims(
             DraftClaim(text=claim.text, refs=refs, unsupported=bool(problems), problems=problems)
         )
     return result
+
+
+def flag_fragments(claims: Sequence[DraftClaim]) -> None:
+    """Flag summary sentences that do not read as sentences, as unsupported claims are.
+
+    The checks of :mod:`qa.text.fluency` (a reporting frame without content, no
+    finite verb, a dangling pronoun ...), each claim read after the one before it;
+    a flagged claim is shown marked, with the reason, never silently dropped.
+    """
+    previous: str | None = None
+    for claim in claims:
+        problems = claim_problems(claim.text, previous)
+        if problems:
+            claim.unsupported = True
+            claim.problems.extend(f"not a sentence: {problem}" for problem in problems)
+        previous = split_clauses(claim.text)[-1]

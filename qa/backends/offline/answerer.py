@@ -94,7 +94,6 @@ import numpy as np
 from qa.backends.offline.discourse import (
     AMOUNT_PATTERN,
     NAME_PATTERN,
-    NUMBER_WORDS,
     QUOTE_CHARS,
     REASON_PATTERN,
     RELATIVE_CLAUSE,
@@ -136,6 +135,7 @@ from qa.config import Settings
 from qa.index.embed import Embedder, Vectors
 from qa.index.store import Store
 from qa.text.markers import defuse_markers
+from qa.text.numbers import QUANTITY_WORDS
 from qa.text.words import DIGIT_PATTERN, STOPWORDS, WORD_PATTERN, vocabulary
 from qa.types import Document, Draft, DraftClaim, Hit, SentenceRef, TextSink
 
@@ -1032,7 +1032,7 @@ def _counts(text: str, nouns: set[str]) -> bool:
     """Whether ``text`` gives a number of one of ``nouns`` ("93 statues", "20 bodies had")."""
     words = WORD_PATTERN.findall(text)
     for i, word in enumerate(words):
-        is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in NUMBER_WORDS
+        is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in QUANTITY_WORDS
         if is_number and any(lemma(later) in nouns for later in words[i + 1 : i + 4]):
             return True
     return False

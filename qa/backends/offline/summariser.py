@@ -1,102 +1,152 @@
-"""The offline summariser: a budgeted choice of sentence excerpts for coverage.
+"""The offline summariser: a budgeted choice of sentence excerpts for coverage and balance.
 
 A summary is judged by how many of the story's distinct facts and sides it
-carries within a few sentences and a word budget, so excerpts are chosen
-greedily (a weighted max-coverage) for what they add, not for how typical they are:
+carries within a few sentences and a word budget, and by whether a reader can
+use each sentence as it is. So excerpts are chosen greedily (a weighted,
+budgeted max-coverage) for what they add:
 
-* concepts: the actors a sentence names outside quotes (weighted up when they
-  speak, down when they appear once or only as a place after "in", "at" ...; a
-  person the story names in full counts fully only where named in full), the
-  counts and dates it gives ("20 bodies", "October 29"), and its content words
-  (weighted by how often the story uses them and whether the headline does;
-  words inside quotes count a little);
-* an excerpt's value is the weight of the concepts no chosen excerpt has yet,
-  per word (so a short sentence carrying a number or a new side beats a long
-  one restating the lead), plus a little for centrality and an early position;
-* each sentence competes in several forms, every one made only of the
-  sentence's own words in order: whole; with unquoted side clauses dropped
-  (non-restrictive ", who ...," clauses, paired-dash asides, parentheses,
-  trailing ", urging ..." participles and ", which ..." clauses, "what he
-  called the X" tails, the description between a speaker's name and verb);
-  each clause of a sentence whose clauses a semicolon joins; and the main
-  clause before ", but ...", ", while ...", ", and <new subject> ..." or a
-  colon. Words inside quotation marks are never touched, and no form leaves a
-  quotation open;
-* the lead sentence of each document is always taken (news puts the event
-  there), the rest fill a word budget of ``WORDS_PER_SENTENCE`` per sentence;
-  when more excerpts fit than sentences were asked for, excerpts of adjacent
-  sentences share one claim, joined by "; " and citing both sentences.
+* units: each sentence's excerpts (:mod:`qa.backends.offline.excerpts`) that
+  pass the structural checks of :mod:`qa.text.fluency` — never a reporting frame
+  without what was said, never a clause cut off at a preposition. An excerpt
+  that opens with a pronoun ("He said ...") is taken only right after the
+  sentence before it, which names whom it means;
+* prior: how likely a sentence is to carry one of the story's key facts,
+  from a logistic model over 14 features (position, paragraph start, likeness to
+  the headline and to the whole story, actors, speakers, figures, quotation share,
+  background cues, length; :data:`FEATURES`). It was fitted on ``eval/``'s summary
+  gold by ``bench/summary_model.py`` and is checked on ``eval/summaries-untuned``,
+  which it never saw; the weights ship in ``summary_model.json``;
+* coverage: the actors a sentence names outside quotes (weighted up when they
+  speak, down when named once or only as a place), its counts and dates, and its
+  content words; an excerpt's gain is the weight of the concepts no chosen
+  excerpt has yet, per word. So a side that has not spoken yet outweighs more
+  detail from a side already covered (balance), and a short sentence with a new
+  figure beats a long one restating the lead;
+* order of choice: the lead sentence of each document (news puts the event
+  there); then, for balance, each side with a stated position (the speaker of a
+  quotation or attribution, or the subject of a verb of stance such as
+  "blamed" or "opposed"), sides before sources that only report, most vocal
+  first, gets its position in an excerpt that names it; then the excerpts of
+  most value fill a word budget of ``words_per_sentence`` per asked sentence.
+  Short excerpts may make up to ``extra_claims`` more claims than asked;
+  adjacent sentences of one paragraph about the same actor may share one
+  claim, joined by "; " and citing both;
+* several articles of one story: a sentence that another article repeats (its
+  vector nearly the same) is one unit citing every article that has it, so
+  shared facts are said once.
 
 Neutrality: sentences inside a multi-sentence quotation, bare quotations with
 no speaker, questions, and sentences that end in a colon are never taken
 alone; a sentence that uses, outside quotes, wording that the story puts in
 someone's quotation marks is pulled down, as is one that reports a label
-without quotation marks ("called her party fascist"), since that is how one
-side's framing slips into the summary's own voice.
+without quotation marks ("called her party fascist").
 
-Not handled: facts that only a paraphrase could carry, joins of sentences
-that are not adjacent, coreference ("the company" for a name), speakers named
-only by a common noun ("the cabinet"), actors told apart from places only by
-the preposition before them, a speaker whose only sentence is a long
-quotation, and loaded wording that no quotation in the story marks.
+Not handled: facts that only a paraphrase could carry, joins of sentences that
+are not adjacent, coreference ("the company" for a name), speakers named only by
+a common noun ("the cabinet"), actors told apart from places only by the
+preposition before them, and loaded wording that no quotation in the story marks.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
 from qa.backends.offline.discourse import (
     ATTRIBUTION_PATTERN,
-    ATTRIBUTION_VERBS,
     NAME,
-    NUMBER_WORDS,
     QUOTE_CHARS,
-    RELATIVE_CLAUSE,
-    REPORTED_WORDING,
-    TRAILING_PARTICIPLE,
-    balanced_quotes,
     clean_name,
     content_terms,
     document_structure,
     outside_quotes,
     quoted_sentences,
-    stem,
 )
-from qa.text.words import STOPWORDS, WORD_PATTERN
+from qa.backends.offline.excerpts import (
+    EVENT_VERB,
+    drop_appositives,
+    excerpts,
+    neutralise,
+    shorten,
+)
+from qa.text.fluency import sentence_problems
+from qa.text.numbers import QUANTITY_WORDS
+from qa.text.words import MONTHS, STOPWORDS, WORD_PATTERN, stem
 from qa.types import Document, Draft, DraftClaim, SentenceRef
+
+__all__ = ["KNOBS", "SummaryKnobs", "drop_appositives", "excerpts", "neutralise", "shorten"]
 
 Vectors = np.ndarray
 
-# Past this many words a sentence also competes in a shortened form.
-LONG_SENTENCE = 24
-# Words per summary sentence the budget allows on average.
-WORDS_PER_SENTENCE = 25
-GAIN_EXPONENT = 0.8
-REDUNDANCY_WEIGHT = 0.0
-TOPIC_WEIGHT = 0.15
-POSITION_WEIGHT = 0.5
-SPEAKER_WEIGHT = 3.0
-ACTOR_WEIGHT = 0.8
-ONCE_FACTOR = 0.5
-PLACE_WEIGHT = 0.1
-SURNAME_SHARE = 0.5
-QUOTED_SHARE = 0.3
-NUMBER_WEIGHT = 0.35
-TERM_WEIGHT = 0.1
-TERM_CAP = 4
-TF_POWER = 0.5
-TITLE_WEIGHT = 0.15
+
+@dataclass(frozen=True)
+class SummaryKnobs:
+    """Every tuning number of the offline summariser, with what it does.
+
+    Concept weights are relative to each other; the prior's weight sets how much
+    the learned chance of a key fact counts against new concepts per word.
+    """
+
+    # Words per asked summary sentence: the budget is this times the sentences asked for.
+    words_per_sentence: int = 25
+    # An excerpt's gain is divided by its words to this power: below 1, a longer excerpt
+    # that carries more may still win over a short one.
+    gain_exponent: float = 0.8
+    # Weight of the learned prior (the chance a sentence carries a key fact, 0 to 1): at 3
+    # a sure key-fact sentence outweighs a new speaker's name in a 12-word excerpt.
+    prior_weight: float = 3.0
+    # An actor who speaks in the story (a side with a stated position).
+    speaker_weight: float = 3.0
+    # Any other named actor; half as much when the story names it only once.
+    actor_weight: float = 0.8
+    once_factor: float = 0.5
+    # A name only ever seen after "in", "at", "near" ...: where, not who.
+    place_weight: float = 0.1
+    # Share of an actor's weight that a surname alone earns when the story gives a full
+    # name: the rest comes with the full name, which introduces the person.
+    surname_share: float = 0.5
+    # Share of a content word's weight it earns when it is only inside quotation marks.
+    quoted_share: float = 0.3
+    # A count or a date ("20 bodies", "October 29"); at most two per excerpt count.
+    number_weight: float = 0.35
+    numbers_per_excerpt: int = 2
+    # A content word: this times its count in the story (capped, to a power), plus the
+    # headline bonus when the headline uses it.
+    term_weight: float = 0.1
+    term_cap: int = 4
+    tf_power: float = 0.5
+    title_weight: float = 0.15
+    # Penalties (multipliers) on excerpts that would adopt one side's framing.
+    borrowed_wording: float = 0.5
+    reported_label: float = 0.2
+    bare_quote: float = 0.6
+    # Two sentences of different articles this alike (cosine) state the same fact.
+    duplicate_similarity: float = 0.9
+    # Short units may make this share more claims than the sentences asked for (5 -> 7),
+    # within the same word budget: facts in short sentences need not be joined to others.
+    extra_claims: float = 0.4
+    # Share of the budget that the sides' stated positions may take before other detail
+    # (1: all of it; 0 turns the balance step off, leaving balance to the concept weights:
+    # eval/ key facts 0.575, every party named 0.364; untuned 0.580 and 0.200).
+    positions_share: float = 1.0
+    # The claim count may overrun the budget by this share of a sentence's words to
+    # reach the count asked for.
+    overrun_share: float = 0.5
+
+
+KNOBS = SummaryKnobs()
+
+# What a name is after when it is a place, not an actor: "in", "at", "near" ...
 PLACE_BEFORE = re.compile(
     r"\b(?:in|at|near|into|from|across|outside|inside|off|to|of the coast of)\s+(?:the\s+)?$",
     re.IGNORECASE,
-)
-MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
 )
 # A sentence that opens in another time ("Last week ...", "In 2016, ...") is usually
 # background to the story, not its news.
@@ -105,57 +155,84 @@ BACKGROUND = re.compile(
     r"|(?:until|since|before) (?:1[89]|20)\d\d\b)",
     re.IGNORECASE,
 )
-BACKGROUND_PENALTY = 0.6
 # A sentence that opens with a pronoun needs the sentence before it to be understood.
-DANGLING_PRONOUN = re.compile(
+PRONOUN_START = re.compile(
     r"^\W*(?:he|she|they|it|this|these|those|both|such|the same|the two)\b", re.IGNORECASE
 )
-PRONOUN_PENALTY = 0.6
-# Verbs that report an event; a sentence with none of them (and no quotation) states a
-# standing fact ("G7 is an informal group ...", "The law provides ..."): background.
-EVENT_VERB_WORDS = (
-    r"\w{3,}ed|was|were|had|has|have|said|says|told|met|made|took|began|begun|won|lost"
-    r"|left|found|gave|came|went|saw|sent|set|held|led|struck|ran|put|paid|sold|bought|will"
-    r"|would|could"
+# Verbs by which an actor takes a stand or reports: the subject of one states a position.
+STANCE_VERBS = (
+    r"said|says|told|stated|added|announced|claimed|argued|warned|wrote|tweeted|insisted"
+    r"|denied|confirmed|described|called|urged|asked|acknowledged|admitted|blamed|accused"
+    r"|condemned|critici[sz]ed|rejected|opposed|supported|backed|welcomed|praised|declared"
+    r"|demanded|vowed|pledged|promised|threatened|disagreed|agreed|approved|ordered|appealed"
+    r"|expressed|questioned|dismissed|defended|justified|found|ruled|concluded|maintained"
+    r"|spoke out|reported|revealed|noted|explained|responded|replied|credited|cautioned"
 )
-EVENT_VERB = re.compile(rf"\b(?:{EVENT_VERB_WORDS})\b", re.IGNORECASE)
-# Any finite verb: a clause cut from a sentence must still state something.
-FINITE_VERB = re.compile(
-    rf"\b(?:{EVENT_VERB_WORDS}|is|are|am|do|does|did|can|cannot|may|might|must|should|shall)\b",
-    re.IGNORECASE,
+# A name (optionally with ", its description,") right before a verb of stance.
+STANCE_SUBJECT = re.compile(
+    rf"({NAME})(?:,[^,]{{2,120}},)?\s+(?:(?:has|have|had|also|then|later|further|publicly|quickly"
+    rf"|strongly|repeatedly)\s+)*({STANCE_VERBS})\b"
 )
-DASH_ASIDE = re.compile(r"\s+[—–]\s+[^—–]{3,140}?\s+[—–](?=\s)")
-# ", executive director of the Retailers Association," between a name and its verb.
-APPOSITIVE = re.compile(
-    rf"[A-Z][\w’'.-]+ [A-Z][\w’'.-]+(,\s+[a-z][^,“”\"]{{2,90}},)(?=\s+(?:\w+\s+)?"
-    rf"(?:{ATTRIBUTION_VERBS})\b)"
-)
-# ", whose US-built vehicle was used ..." ending a sentence: an aside, as mid-sentence.
-TRAILING_RELATIVE = re.compile(r",\s+(?:who|which|whose)\b[^,“”\"]*(?=[.!?]$)")
-MIN_CLAUSE = 6
-APPOSITION_NEXT = re.compile(r"(?:the|a|an)\b")
+# Verbs by which a source passes on news rather than takes a side: "CNN reported ...".
+SOURCE_VERBS = frozenset("reported revealed".split())
 # "called her party fascist": one side's label reported without quotation marks.
 REPORTED_LABEL = re.compile(
     r"\b(?:called|termed|dubbed|branded|labell?ed)\s+(?:him|her|it|them|(?:his|her|its|their|the)"
     r"(?:\s+[a-z]+){1,2})\s+(?:a\s+|an\s+)?[a-z]"
 )
-# Semicolons, and full stops the sentence splitter missed ("... out of stock. Kimberly-Clark").
-CLAUSE_SPLIT = re.compile(r";\s+|(?<=\b[a-z]{3})\.\s+(?=[A-Z])")
-NEW_SUBJECT = re.compile(
-    r"(?:the|a|an|its|his|her|their|this|these|those|he|she|it|they|we|[A-Z]\w*)\s+\w+"
-)
-# Where a second clause starts that the first does not need.
-# A colon too: what it introduces elaborates a statement that stands on its own.
-CONTRAST = re.compile(
-    r",\s+(but|though|although|while|whereas|and)\s+(?=[\w“\"])|(:)\s+(?=[\w“\"])"
-)
-PARENTHESES = re.compile(r"\s*\([^()]{1,120}\)")
 # Words that report or frame rather than state: common to every story, no fact of their own.
 FRAMING = frozenset(
     stem(word)
     for word in """announced reported added stated noted explained claimed described called
     according also would could told report reports statement news press media""".split()
 )
+
+# The prior's features, in the order of the model's weights (see ``sentence_features``).
+FEATURES = (
+    "lead",  # the first sentence that makes a claim
+    "position",  # index / number of sentences
+    "paragraph_start",  # first sentence of its paragraph
+    "title_similarity",  # cosine with the headline's vector
+    "centrality",  # cosine with the mean of the story's sentence vectors
+    "actors",  # named actors outside quotes (not places), at most 3
+    "new_actors",  # of those, named here for the first time, at most 3
+    "speaker",  # the sentence attributes a statement to someone
+    "numbers",  # counts and dates, at most 3
+    "quoted",  # share of its characters inside quotation marks
+    "background",  # opens in another time, or states a standing fact
+    "pronoun_start",  # opens with a pronoun
+    "words",  # length in words / 25
+    "title_terms",  # share of the headline's content words it uses
+)
+
+
+@dataclass(frozen=True)
+class PriorModel:
+    """A logistic model over :data:`FEATURES`, standardised by the training means and spreads."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def probability(self, features: Vectors) -> Vectors:
+        z = (features - np.asarray(self.mean)) / np.asarray(self.scale)
+        logits = z @ np.asarray(self.weights) + self.bias
+        probabilities: Vectors = 1.0 / (1.0 + np.exp(-logits))
+        return probabilities
+
+
+@lru_cache(maxsize=1)
+def prior_model() -> PriorModel:
+    """The shipped model (``summary_model.json``, written by ``bench/summary_model.py``)."""
+    data = json.loads(
+        resources.files("qa.backends.offline").joinpath("summary_model.json").read_text("utf-8")
+    )
+    if tuple(data["features"]) != FEATURES:
+        raise RuntimeError("summary_model.json was fitted on other features; refit it")
+    return PriorModel(
+        tuple(data["weights"]), float(data["bias"]), tuple(data["mean"]), tuple(data["scale"])
+    )
 
 
 @dataclass
@@ -169,7 +246,17 @@ class Option:
     concepts: dict[str, float]
     prior: float
     penalty: float = 1.0
-    vector: Vectors = field(default_factory=lambda: np.zeros(1, dtype=np.float32))
+    paragraph: int = 0
+    speaker: str = ""
+    actors: frozenset[str] = frozenset()
+    # Opens with a pronoun: only after (or joined to) the sentence before it.
+    needs_previous: bool = False
+    # The same sentence in other articles of the story, cited with it: (doc, index).
+    twins: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.doc, self.index)
 
 
 def summarize(
@@ -177,18 +264,24 @@ def summarize(
     sentences: int,
     sentence_vectors: Callable[[Document], Vectors],
     embed: Callable[[list[str]], Vectors],
+    knobs: SummaryKnobs = KNOBS,
 ) -> Draft:
     """About ``sentences`` cited claims covering the documents' distinct facts and actors."""
+    vectors = [sentence_vectors(document) for document in documents]
     options: list[Option] = []
     leads: list[tuple[int, int]] = []
     for d, document in enumerate(documents):
-        found = _document_options(d, document, sentence_vectors(document), embed)
+        found = _document_options(d, document, vectors[d], embed, knobs)
         if found:
             leads.append((d, min(option.index for option in found)))
         options.extend(found)
     if not options:
         return Draft(claims=[])
-    budget = WORDS_PER_SENTENCE * sentences
+    if len(documents) > 1:
+        options, leads = _merge_repeats(options, leads, vectors, knobs)
+    budget = knobs.words_per_sentence * sentences
+    # Short units may make a few more claims than asked for, within the same word budget.
+    sentences = sentences + int(sentences * knobs.extra_claims)
     chosen: list[Option] = []
     covered: set[str] = set()
     words = 0
@@ -201,13 +294,38 @@ def summarize(
 
     for d, index in leads[:sentences]:
         # The lead in its shortest form that still carries its concepts' weight best.
-        forms = [o for o in options if o.doc == d and o.index == index]
-        take(max(forms, key=lambda o: _gain(o, covered) / o.words**0.5))
-    # First fill the budget; then, if fewer claims than asked for fit, one more short
-    # claim each may overrun it by half a sentence.
-    for limit in (budget, budget + WORDS_PER_SENTENCE // 2):
+        forms = [o for o in options if o.doc == d and o.index == index and not o.needs_previous]
+        if forms:
+            take(max(forms, key=lambda o: _gain(o, covered) / o.words**0.5))
+    # Balance: each side with a stated position, most vocal first, gets that position in
+    # its own words and under its name before anything else is added.
+    positions = _positions(documents)
+    for party in _parties(options, positions):
+        if words >= budget * knobs.positions_share:
+            break
+        if any(party in option.actors for option in chosen):
+            continue
+        said = [
+            o
+            for o in options
+            if party in positions.get(o.key, {}) and party in o.actors and not o.needs_previous
+        ]
+        room = budget - words
+        fits = [
+            o
+            for o in said
+            if o.words <= room
+            and o.key not in {c.key for c in chosen}
+            and len(_claims([*chosen, o], sentences)) <= sentences
+        ]
+        if fits:
+            take(max(fits, key=lambda o: _value(o, covered, knobs)))
+    # Then fill the budget; then, if fewer claims than asked for fit, one more short
+    # claim each may overrun it by a share of a sentence.
+    overrun = budget + int(knobs.words_per_sentence * knobs.overrun_share)
+    for limit in (budget, overrun):
         while limit == budget or len(_claims(chosen, sentences)) < sentences:
-            best = _best(options, chosen, covered, sentences, limit - words)
+            best = _best(options, chosen, covered, sentences, limit - words, knobs)
             if best is None:
                 break
             take(best)
@@ -215,11 +333,82 @@ def summarize(
         claims=[
             DraftClaim(
                 _join([option.text for option in group], documents[group[0].doc]),
-                [SentenceRef(documents[option.doc].id, option.index) for option in group],
+                [
+                    SentenceRef(documents[doc].id, index)
+                    for option in group
+                    for doc, index in [(option.doc, option.index), *option.twins]
+                ],
             )
             for group in _claims(chosen, sentences)
         ]
     )
+
+
+def _positions(documents: Sequence[Document]) -> dict[tuple[int, int], dict[str, bool]]:
+    """Per sentence, the actors (by name key) who state a position in it, each with whether
+    the statement is a side's (True) or only a source's report ("X reported ...": False).
+
+    An actor states a position as the speaker of a quotation or attribution, or as the
+    subject of a verb of stance ("Netanyahu found the strike justified", "al-Assadi
+    blamed Israel", "Bolsonaro opposed the statement").
+    """
+    found: dict[tuple[int, int], dict[str, bool]] = {}
+    for d, document in enumerate(documents):
+        structure = document_structure(document)
+        for index, sentence in enumerate(document.sentences):
+            holders: dict[str, bool] = {}
+            outside = outside_quotes(sentence.text)
+            for match in STANCE_SUBJECT.finditer(outside):
+                key = _name_key(clean_name(match.group(1)))
+                if key and key not in STOPWORDS and key not in MONTHS:
+                    side = match.group(2).lower() not in SOURCE_VERBS
+                    holders[key] = holders.get(key, False) or side
+            speaker = structure.speaker[index]
+            key = _name_key(speaker) if speaker else ""
+            if key and key not in STOPWORDS | MONTHS and key not in holders:
+                holders[key] = not re.search(r"\b(?:reported|according to)\b", outside)
+            if holders:
+                found[(d, index)] = holders
+    return found
+
+
+def _parties(
+    options: Sequence[Option], positions: dict[tuple[int, int], dict[str, bool]]
+) -> list[str]:
+    """The actors that state a position, sides before sources, then by how often they do."""
+    counts: dict[str, int] = {}
+    side: dict[str, bool] = {}
+    first: dict[str, tuple[int, int]] = {}
+    for key, holders in sorted(positions.items()):
+        for name, is_side in holders.items():
+            counts[name] = counts.get(name, 0) + 1
+            side[name] = side.get(name, False) or is_side
+            first.setdefault(name, key)
+    named = {key for option in options for key in option.actors}
+    return sorted(
+        (k for k in counts if k in named), key=lambda k: (not side[k], -counts[k], first[k])
+    )
+
+
+def _merge_repeats(
+    options: list[Option],
+    leads: list[tuple[int, int]],
+    vectors: Sequence[Vectors],
+    knobs: SummaryKnobs,
+) -> tuple[list[Option], list[tuple[int, int]]]:
+    """One unit per fact that several articles state: the first article's sentence, citing
+    the others' too; their own copies of it are no longer offered."""
+    first: dict[tuple[int, int], tuple[int, int]] = {}
+    offered = sorted({(o.doc, o.index) for o in options})
+    for (d, i), (e, j) in itertools.combinations(offered, 2):
+        if d == e or (e, j) in first or (d, i) in first:
+            continue
+        if float(vectors[d][i] @ vectors[e][j]) >= knobs.duplicate_similarity:
+            first[(e, j)] = (d, i)
+    for option in options:
+        option.twins = sorted(key for key, primary in first.items() if primary == option.key)
+    kept = [o for o in options if o.key not in first]
+    return kept, [lead for lead in leads if lead not in first]
 
 
 def _best(
@@ -228,6 +417,7 @@ def _best(
     covered: set[str],
     sentences: int,
     room: int,
+    knobs: SummaryKnobs,
 ) -> Option | None:
     """The option adding most new concept weight per word that fits ``room`` words."""
     taken = {(o.doc, o.index) for o in chosen}
@@ -236,23 +426,27 @@ def _best(
     for option in options:
         if (option.doc, option.index) in taken or option.words > room:
             continue
+        if option.needs_previous and (option.doc, option.index - 1) not in taken:
+            continue
         if len(_claims([*chosen, option], sentences)) > sentences:
             continue
-        redundancy = max(float(option.vector @ o.vector) for o in chosen)
-        value = (
-            _gain(option, covered) / option.words**GAIN_EXPONENT
-            + option.prior
-            - REDUNDANCY_WEIGHT * redundancy
-        ) * option.penalty
+        value = _value(option, covered, knobs)
         if best is None or value > best_value:
             best, best_value = option, value
     return best
 
 
+def _value(option: Option, covered: set[str], knobs: SummaryKnobs) -> float:
+    """New concept weight per word, plus the learned prior, times the neutrality penalty."""
+    gain = _gain(option, covered) / option.words**knobs.gain_exponent
+    return float((gain + knobs.prior_weight * option.prior) * option.penalty)
+
+
 def _claims(chosen: Sequence[Option], sentences: int) -> list[list[Option]]:
     """The chosen excerpts in story order, adjacent ones joined in pairs until ``sentences`` fit.
 
-    A pair is joined only where the first ends a plain statement and the second
+    Only parts that belong together join: adjacent sentences of one paragraph
+    about the same actor, where the first ends a plain statement and the second
     does not open a quotation, so the joined claim still reads as one sentence.
     """
     groups = [[option] for option in sorted(chosen, key=lambda o: (o.doc, o.index))]
@@ -260,8 +454,7 @@ def _claims(chosen: Sequence[Option], sentences: int) -> list[list[Option]]:
     pairs: list[int] = []
     i = 0
     while i + 1 < len(groups):
-        first, second = groups[i][0], groups[i + 1][0]
-        if first.doc == second.doc and second.index == first.index + 1 and _joinable(first, second):
+        if _joinable(groups[i][0], groups[i + 1][0]):
             pairs.append(i)
             i += 2
         else:
@@ -277,7 +470,19 @@ def _claims(chosen: Sequence[Option], sentences: int) -> list[list[Option]]:
 
 
 def _joinable(first: Option, second: Option) -> bool:
-    return first.text.endswith(".") and second.text[:1] not in QUOTE_CHARS
+    adjacent = (
+        first.doc == second.doc
+        and second.index == first.index + 1
+        and first.paragraph == second.paragraph
+    )
+    same_actor = (
+        second.needs_previous
+        or bool(first.speaker and first.speaker == second.speaker)
+        or bool(first.actors & second.actors)
+    )
+    return (
+        adjacent and same_actor and first.text.endswith(".") and second.text[:1] not in QUOTE_CHARS
+    )
 
 
 def _join(parts: Sequence[str], document: Document) -> str:
@@ -301,14 +506,27 @@ def _gain(option: Option, covered: set[str]) -> float:
     return sum(weight for concept, weight in option.concepts.items() if concept not in covered)
 
 
-def _document_options(
-    d: int, document: Document, vectors: Vectors, embed: Callable[[list[str]], Vectors]
-) -> list[Option]:
+# -- one document's units -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Story:
+    """What the units of one document are weighed against."""
+
+    texts: list[str]
+    known: set[str]
+    speakers: set[str]
+    name_counts: dict[str, int]
+    fullest: dict[str, int]
+    term_counts: dict[str, int]
+    title_terms: set[str]
+    quoted_pairs: set[tuple[str, str]]
+
+
+def _read_story(document: Document) -> _Story:
     structure = document_structure(document)
-    inside = quoted_sentences(document)
     texts = [sentence.text for sentence in document.sentences]
     known = _known_names(texts)
-    speakers = {_name_key(name) for name in structure.speaker if name}
     name_counts: dict[str, int] = {}
     fullest: dict[str, int] = {}
     term_counts: dict[str, int] = {}
@@ -318,71 +536,154 @@ def _document_options(
             fullest[name] = max(fullest.get(name, 0), length)
         for term in set(content_terms(text)):
             term_counts[term] = term_counts.get(term, 0) + 1
-    title_terms = set(content_terms(document.title))
-    quoted_pairs = _quoted_pairs(texts)
-    # What the story is about: its headline and lead, which news writing makes the gist.
-    lead = next((i for i, text in enumerate(texts) if _summary_worthy(text)), 0)
-    topic = embed([document.title])[0] + vectors[lead] if document.title else vectors[lead]
-    topic = topic / max(float(np.linalg.norm(topic)), 1e-9)
-    options: list[Option] = []
+    return _Story(
+        texts=texts,
+        known=known,
+        speakers={_name_key(name) for name in structure.speaker if name},
+        name_counts=name_counts,
+        fullest=fullest,
+        term_counts=term_counts,
+        title_terms=set(content_terms(document.title)),
+        quoted_pairs=_quoted_pairs(texts),
+    )
+
+
+def sentence_features(document: Document, vectors: Vectors, title_vector: Vectors) -> Vectors:
+    """The prior's :data:`FEATURES` for every sentence of ``document``, one row each."""
+    story = _read_story(document)
+    structure = document_structure(document)
+    texts = story.texts
     total = max(len(texts), 1)
+    centre = vectors.mean(axis=0) if len(texts) else np.zeros(1, dtype=np.float32)
+    centre = centre / max(float(np.linalg.norm(centre)), 1e-9)
+    title_norm = title_vector / max(float(np.linalg.norm(title_vector)), 1e-9)
+    lead = next((i for i, text in enumerate(texts) if _summary_worthy(text)), 0)
+    seen: set[str] = set()
+    rows: list[list[float]] = []
     for index, text in enumerate(texts):
+        actors = {
+            name
+            for name, (_, place) in _mentions(text, story.known).items()
+            if not place and story.name_counts.get(name, 0)
+        }
+        new = actors - seen
+        seen |= actors
+        quoted = len(text) - len(outside_quotes(text).strip())
+        words = len(text.split())
+        title_share = (
+            len(story.title_terms & set(content_terms(text))) / len(story.title_terms)
+            if story.title_terms
+            else 0.0
+        )
+        rows.append(
+            [
+                float(index == lead),
+                index / total,
+                float(index == 0 or structure.paragraph[index] != structure.paragraph[index - 1]),
+                float(vectors[index] @ title_norm) if document.title else 0.0,
+                float(vectors[index] @ centre),
+                float(min(len(actors), 3)),
+                float(min(len(new), 3)),
+                float(bool(structure.speaker[index])),
+                float(min(len(_numbers(text)), 3)),
+                max(quoted, 0) / max(len(text), 1),
+                float(bool(BACKGROUND.match(text)) or _generic(text)),
+                float(bool(PRONOUN_START.match(text))),
+                words / 25.0,
+                title_share,
+            ]
+        )
+    return np.asarray(rows, dtype=np.float64).reshape(len(texts), len(FEATURES))
+
+
+def _document_options(
+    d: int,
+    document: Document,
+    vectors: Vectors,
+    embed: Callable[[list[str]], Vectors],
+    knobs: SummaryKnobs,
+) -> list[Option]:
+    story = _read_story(document)
+    structure = document_structure(document)
+    inside = quoted_sentences(document)
+    title_vector = (
+        embed([document.title])[0] if document.title else np.zeros(vectors.shape[1], np.float32)
+    )
+    priors = prior_model().probability(sentence_features(document, vectors, title_vector))
+    options: list[Option] = []
+    for index, text in enumerate(story.texts):
         if inside[index] or not _summary_worthy(text):
             continue
-        position = index / total
-        prior = (
-            TOPIC_WEIGHT * float(vectors[index] @ topic) + POSITION_WEIGHT * (1.0 - position) ** 2
-        )
         for form in excerpts(text):
-            concepts: dict[str, float] = {}
-            # Only names a reader sees count: a "He said" speaks for someone it does not name.
-            for name, (length, place) in _mentions(form, known).items():
-                if name in speakers:
-                    weight = SPEAKER_WEIGHT
-                elif place:
-                    weight = PLACE_WEIGHT
-                else:
-                    weight = ACTOR_WEIGHT * (1.0 if name_counts.get(name, 0) >= 2 else ONCE_FACTOR)
-                # A surname alone does not introduce a person the story names in full.
-                full = length >= min(fullest.get(name, 1), 2)
-                concepts["name:" + name] = weight * SURNAME_SHARE
-                if full:
-                    concepts["full:" + name] = weight * (1.0 - SURNAME_SHARE)
-            # A run of figures is usually background (sizes, distances); two are enough.
-            for number in sorted(_numbers(form))[:2]:
-                concepts["number:" + number] = NUMBER_WEIGHT
-            unquoted = set(content_terms(outside_quotes(form)))
-            for term in set(content_terms(form)):
-                if term in FRAMING or "name:" + term in concepts:
-                    continue
-                weight = TERM_WEIGHT * min(term_counts.get(term, 1), TERM_CAP) ** TF_POWER
-                weight += TITLE_WEIGHT if term in title_terms else 0.0
-                concepts["term:" + term] = weight * (1.0 if term in unquoted else QUOTED_SHARE)
-            penalty = BACKGROUND_PENALTY if BACKGROUND.match(form) or _generic(form) else 1.0
-            if DANGLING_PRONOUN.match(form):
-                penalty *= PRONOUN_PENALTY
-            if _is_bare_quote(form):
-                penalty *= 0.6
-            if _borrows_quoted_wording(form, quoted_pairs):
-                penalty *= 0.5
-            if REPORTED_LABEL.search(outside_quotes(form)):
-                penalty *= 0.2
+            problems = sentence_problems(form)
+            if [p for p in problems if p != "dangling pronoun"]:
+                continue
+            mentions = _mentions(form, story.known)
             options.append(
                 Option(
-                    d,
-                    index,
-                    form,
-                    len(form.split()),
-                    concepts,
-                    prior,
-                    penalty,
-                    vectors[index].astype(np.float32),
+                    doc=d,
+                    index=index,
+                    text=form,
+                    words=len(form.split()),
+                    concepts=_concepts(form, mentions, story, knobs),
+                    prior=float(priors[index]),
+                    penalty=_penalty(form, story, knobs),
+                    paragraph=structure.paragraph[index],
+                    speaker=structure.speaker[index],
+                    actors=frozenset(name for name, (_, place) in mentions.items() if not place),
+                    needs_previous="dangling pronoun" in problems,
                 )
             )
     return options
 
 
+def _concepts(
+    form: str, mentions: dict[str, tuple[int, bool]], story: _Story, knobs: SummaryKnobs
+) -> dict[str, float]:
+    """What an excerpt says, by concept: actors, counts and dates, content words."""
+    concepts: dict[str, float] = {}
+    # Only names a reader sees count: a "He said" speaks for someone it does not name.
+    for name, (length, place) in mentions.items():
+        if name in story.speakers:
+            weight = knobs.speaker_weight
+        elif place:
+            weight = knobs.place_weight
+        else:
+            once = story.name_counts.get(name, 0) < 2
+            weight = knobs.actor_weight * (knobs.once_factor if once else 1.0)
+        # A surname alone does not introduce a person the story names in full.
+        full = length >= min(story.fullest.get(name, 1), 2)
+        concepts["name:" + name] = weight * knobs.surname_share
+        if full:
+            concepts["full:" + name] = weight * (1.0 - knobs.surname_share)
+    # A run of figures is usually background (sizes, distances): only the first few count.
+    for number in sorted(_numbers(form))[: knobs.numbers_per_excerpt]:
+        concepts["number:" + number] = knobs.number_weight
+    unquoted = set(content_terms(outside_quotes(form)))
+    for term in set(content_terms(form)):
+        if term in FRAMING or "name:" + term in concepts:
+            continue
+        count = min(story.term_counts.get(term, 1), knobs.term_cap)
+        weight = knobs.term_weight * count**knobs.tf_power
+        weight += knobs.title_weight if term in story.title_terms else 0.0
+        concepts["term:" + term] = weight * (1.0 if term in unquoted else knobs.quoted_share)
+    return concepts
+
+
+def _penalty(form: str, story: _Story, knobs: SummaryKnobs) -> float:
+    """Below 1 for an excerpt that would carry one side's framing into the summary's voice."""
+    penalty = 1.0
+    if _is_bare_quote(form):
+        penalty *= knobs.bare_quote
+    if _borrows_quoted_wording(form, story.quoted_pairs):
+        penalty *= knobs.borrowed_wording
+    if REPORTED_LABEL.search(outside_quotes(form)):
+        penalty *= knobs.reported_label
+    return penalty
+
+
 def _generic(text: str) -> bool:
+    """No event verb and no quotation: a standing fact ("G7 is an informal group ...")."""
     return not EVENT_VERB.search(outside_quotes(text)) and not any(c in text for c in QUOTE_CHARS)
 
 
@@ -404,132 +705,6 @@ def _is_bare_quote(text: str) -> bool:
     """A quotation with no speaker in the sentence cannot stand alone in a summary."""
     stripped = text.strip()
     return stripped[:1] in QUOTE_CHARS and not ATTRIBUTION_PATTERN.search(stripped)
-
-
-def excerpts(text: str) -> list[str]:
-    """The sentence itself and shorter excerpts of it that still read as sentences.
-
-    Side clauses dropped (when long), each clause of a sentence whose clauses a
-    semicolon joins, and the main clause before ", but ...", ", while ..." and the like.
-    """
-    plain = neutralise(text)
-    forms = [plain, shorten(plain), shorten(drop_appositives(plain))]
-    for form in list(forms):
-        forms += _clauses(form)
-    for form in list(forms):
-        forms += _main_clause(form)
-    # A quotation left open would run on, for a reader, into the claims after it.
-    return [form for form in dict.fromkeys(forms) if balanced_quotes(form)]
-
-
-def _main_clause(text: str) -> list[str]:
-    quoted = _quoted_mask(text)
-    for match in CONTRAST.finditer(text):
-        if quoted[match.start()]:
-            continue
-        head, rest = text[: match.start()], text[match.end() :]
-        # ", and" also ends lists: only a new subject makes a second clause.
-        independent = match.group(1) != "and" or bool(NEW_SUBJECT.match(rest))
-        if (
-            independent
-            and len(head.split()) >= MIN_CLAUSE
-            and balanced_quotes(head)
-            and FINITE_VERB.search(outside_quotes(head))
-        ):
-            return [head + "."]
-    return []
-
-
-def _clauses(text: str) -> list[str]:
-    quoted = _quoted_mask(text)
-    cuts = [m for m in CLAUSE_SPLIT.finditer(text) if not quoted[m.start()]]
-    if not cuts:
-        return []
-    bounds = [0, *(m.start() for m in cuts), len(text)]
-    starts = [0, *(m.end() for m in cuts)]
-    parts = []
-    for start, end in zip(starts, bounds[1:], strict=True):
-        part = text[start:end].strip().rstrip(".")
-        if len(part.split()) >= MIN_CLAUSE and balanced_quotes(part):
-            parts.append(part[:1].upper() + part[1:] + ".")
-    return parts
-
-
-def neutralise(text: str) -> str:
-    """Drop unquoted non-restrictive relative clauses, the usual seat of editorial colour.
-
-    Also drop "to correct what he called the X" tails: reported wording without
-    quote marks, which would otherwise read as the summary's own description.
-    """
-    trimmed = text
-    if len(text.split()) > LONG_SENTENCE:
-        # ", which was about X, the then chair of Y, could ...": the clause runs on past
-        # its comma into an appositive, and cutting there would leave "X the then chair".
-        spans = [
-            m for m in RELATIVE_CLAUSE.finditer(text) if not APPOSITION_NEXT.match(text, m.end())
-        ]
-        for match in reversed(spans):
-            trimmed = trimmed[: match.start()] + " " + trimmed[match.end() :]
-    trimmed = REPORTED_WORDING.sub("", trimmed)
-    return _tidy(trimmed, text)
-
-
-def drop_appositives(text: str) -> str:
-    """Drop the description between a speaker and the verb: "Jo Smith, head of X, said" ->
-    "Jo Smith said"; the name stays, so the side is still there, named.
-    """
-    quoted = _quoted_mask(text)
-    spans = [m for m in APPOSITIVE.finditer(text) if not any(quoted[m.start() : m.end()])]
-    result = text
-    for match in reversed(spans):
-        result = result[: match.start(1)] + result[match.end(1) :]
-    return _tidy(result, text)
-
-
-def shorten(text: str) -> str:
-    """Drop unquoted side clauses: dash asides, parentheses, trailing participles.
-
-    A span is dropped only when it lies wholly outside quotation marks, so the
-    words a claim quotes are exactly the words of the cited sentence.
-    """
-    quoted = _quoted_mask(text)
-
-    def outside(match: re.Match[str]) -> bool:
-        return not any(quoted[match.start() : match.end()])
-
-    result = text
-    for pattern in (DASH_ASIDE, PARENTHESES, TRAILING_PARTICIPLE, TRAILING_RELATIVE):
-        spans = [m for m in pattern.finditer(text) if outside(m) and not _is_alias(m.group())]
-        for match in reversed(spans):
-            piece = text[match.start() : match.end()]
-            result = result.replace(piece, " " if pattern is DASH_ASIDE else "", 1)
-    return _tidy(result, text)
-
-
-def _tidy(trimmed: str, original: str) -> str:
-    trimmed = re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s{2,}", " ", trimmed)).strip()
-    return trimmed if balanced_quotes(trimmed) and trimmed else original
-
-
-def _is_alias(span: str) -> bool:
-    """A parenthesis that gives a short name ("(ECJ)", "(NEOC)") is how later text refers to it."""
-    inner = span.strip().strip("()").strip()
-    return bool(re.fullmatch(r"[A-Z][\w.&-]{0,11}", inner))
-
-
-def _quoted_mask(text: str) -> list[bool]:
-    mask: list[bool] = []
-    inside = False
-    for char in text:
-        if char == "“" or (char == '"' and not inside):
-            inside = True
-            mask.append(True)
-        elif char == "”" or (char == '"' and inside):
-            mask.append(True)
-            inside = False
-        else:
-            mask.append(inside)
-    return mask
 
 
 def _known_names(texts: Sequence[str]) -> set[str]:
@@ -584,7 +759,7 @@ def _numbers(text: str) -> set[str]:
     found: set[str] = set()
     for i, word in enumerate(words):
         lowered = word.lower()
-        if not (re.search(r"\d", word) or lowered in NUMBER_WORDS - {"one", "half"}):
+        if not (re.search(r"\d", word) or lowered in QUANTITY_WORDS - {"one", "half"}):
             continue
         if re.fullmatch(r"(1[89]|20)\d\d", word):
             found.add(word)

@@ -11,8 +11,8 @@ from qa.backends.llm.replies import (
     RawClaim,
     check_claims,
     find_quotes,
+    fold_quotes,
     is_sentinel,
-    normalise,
     parse_inline_reply,
     parse_json_reply,
     parse_reply,
@@ -188,7 +188,7 @@ def test_is_sentinel() -> None:
 
 
 def test_normalise_folds_quotes_dashes_space_and_case() -> None:
-    assert normalise("“Kyiv’s  Forces” — ok\u00a0now…") == '"kyiv\'s forces" - ok now...'
+    assert fold_quotes("“Kyiv’s  Forces” — ok\u00a0now…") == '"kyiv\'s forces" - ok now...'
 
 
 def test_find_quotes_straight_curly_and_not_apostrophes() -> None:

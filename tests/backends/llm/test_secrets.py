@@ -31,7 +31,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from qa.backends.llm.backend import _KNOWN_MODES, OpenAIBackend
+from qa.backends.llm.backend import OpenAIBackend
+from qa.backends.llm.client import _KNOWN_MODES
 from qa.cli import app
 from qa.config import Settings
 from qa.errors import BackendError
