@@ -134,7 +134,11 @@ class HostGate:
         self._next: dict[str, float] = {}
 
     def wait(self, url: str) -> None:
-        host = (urlparse(url).hostname or "").lower()
+        try:
+            host = (urlparse(url).hostname or "").lower()
+        except ValueError:
+            # A malformed URL: the fetcher refuses it, in words, without a request.
+            return
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next.get(host, now))

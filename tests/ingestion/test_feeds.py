@@ -157,7 +157,7 @@ def test_a_feed_ingests_each_entry_and_reports_the_failures(feed_server: FeedSer
     assert len(errors) == 2, err
     assert any("/news/gone" in line and "HTTP 404" in line for line in errors)
     assert any("/news/huge" in line and "larger than" in line for line in errors)
-    assert "3 added, 0 unchanged, 0 replaced, 2 failed" in err
+    assert "3 added, 0 updated, 0 unchanged, 2 failed" in err
     assert "Traceback" not in err
     documents = {str(document["title"]): document for document in stored()}
     assert set(documents) == {title for title, _ in ARTICLES.values()}
@@ -175,7 +175,7 @@ def test_a_second_run_adds_nothing_and_refetches_nothing_stored(feed_server: Fee
     feed_server.requests.clear()
     code, _, err = run("ingest", f"{feed_server.url}/feed.xml", "--max-mb", "0.1")
     assert code == 3, err
-    assert "0 added, 3 unchanged, 0 replaced, 2 failed" in err
+    assert "0 added, 0 updated, 3 unchanged, 2 failed" in err
     assert len(stored()) == 3
     fetched = sorted(path for path, _ in feed_server.requests)
     assert fetched == ["/feed.xml", "/news/gone", "/news/huge"]
@@ -193,13 +193,13 @@ def test_an_entry_updated_since_it_was_stored_is_fetched_again(
     assert code == 3
     assert "/news/dam" in [path for path, _ in feed_server.requests]
     # Same content: the content hash says unchanged.
-    assert "0 added, 3 unchanged" in err
+    assert "0 added, 0 updated, 3 unchanged" in err
 
 
 def test_limit_takes_the_first_entries(feed_server: FeedServer) -> None:
     code, _, err = run("ingest", f"{feed_server.url}/feed.xml", "--limit", "2")
     assert code == 3, err
-    assert "1 added, 0 unchanged, 0 replaced, 1 failed" in err
+    assert "1 added, 0 updated, 0 unchanged, 1 failed" in err
     assert [document["title"] for document in stored()] == ["Dam opens on the river"]
     code, _, err = run("ingest", f"{feed_server.url}/feed.xml", "--limit", "0")
     assert code == 2
