@@ -39,6 +39,8 @@ def resolve(ref: SentenceRef, documents: Mapping[str, Document], number: int) ->
         start=sentence.start,
         end=sentence.end,
         quote=document.text[sentence.start : sentence.end],
+        site=document.meta.site,
+        published=document.meta.published,
     )
 
 

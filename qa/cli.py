@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from qa.config import Settings, qa_version
 from qa.errors import QAError
 from qa.text.display import json_safe, visible
-from qa.types import Answer, Citation, Claim, IngestOutcome, IngestReport, Summary
+from qa.types import Answer, Citation, Claim, DocumentMeta, IngestOutcome, IngestReport, Summary
 
 app = typer.Typer(
     help="Answer questions about news articles, and summarise them, with verified citations.",
@@ -262,16 +262,29 @@ def ingest(
         ),
     ] = None,
     chroma_url: ChromaUrlOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Ingest at most N entries of each RSS/Atom feed."),
+    ] = None,
+    trim_tail: Annotated[
+        bool,
+        typer.Option(
+            "--trim-tail",
+            help="Cut everything after a 'Comments' / 'Leave a reply' heading, however much.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Clean, split, chunk, embed and store articles. Re-ingesting never duplicates.
 
+    Inputs: .txt, .md, .html and .pdf files, folders of them, http(s) URLs, RSS/Atom
+    feeds (each entry's article), or - for stdin. What cleaning cuts is reported.
     A document keeps its id while its source (path or URL) changes: ingesting a changed
     file again updates it. Files in folders that qa does not read are listed as skipped.
     Exit status: 0 all given inputs stored, 2 nothing stored (every input refused),
     3 partial (some stored, the refused ones listed on stderr), 1 any other failure.
 
-    Example: qa ingest eval/articles/ https://example.org/story.html
+    Example: qa ingest eval/articles/ https://example.org/feed.xml --limit 20
     """
     from qa.ingestion.pipeline import ingest as run_ingest
 
@@ -281,6 +294,7 @@ def ingest(
         )
         with progress_bar() as progress:
             task = progress.add_task("ingesting", total=None)
+            work: list[Any] = []
 
             def on_progress(outcome: IngestOutcome, done: int, total: int) -> None:
                 progress.update(
@@ -288,8 +302,30 @@ def ingest(
                 )
                 if outcome.status == "failed":
                     stderr.print(f"error: {safe(outcome.error)}", soft_wrap=True)
+                for warning in outcome.warnings:
+                    stderr.print(f"warning: {safe(warning)}", soft_wrap=True)
+                for dropped in outcome.dropped:
+                    stderr.print(
+                        f"note: {safe(outcome.source)}: {safe(dropped.describe())}",
+                        soft_wrap=True,
+                    )
 
-            report = run_ingest(sources, settings=settings, on_progress=on_progress)
+            def on_work(what: str, done: int, total: int) -> None:
+                # A second line under the bar while one long document is embedded.
+                if not work:
+                    work.append(progress.add_task(what, total=total))
+                progress.update(work[0], completed=done, total=total, description=what)
+                if done >= total:
+                    progress.remove_task(work.pop())
+
+            report = run_ingest(
+                sources,
+                settings=settings,
+                on_progress=on_progress,
+                on_work=on_work,
+                limit=limit,
+                trim_tail=trim_tail,
+            )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -303,7 +339,7 @@ def ingest(
     print_skipped(report)
     stderr.print(report.summary_line())
     if not report.outcomes:
-        refuse("no .txt, .md or .html files found in the given folders")
+        refuse("no .txt, .md, .html or .pdf files found in the given folders")
     failed = report.count("failed")
     if failed:
         raise typer.Exit(2 if failed == len(report.outcomes) else 3)
@@ -425,7 +461,9 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
         stdout.print()
     for citation in citations:
         stdout.print(
-            f"[cyan]\\[{citation.number}][/] [bold]{safe(citation.title)}[/] "
+            f"[cyan]\\[{citation.number}][/] "
+            + "".join(f"{safe(part)} · " for part in (citation.site, citation.published) if part)
+            + f"[bold]{safe(short_title(citation.title))}[/] "
             f"[dim](doc {citation.doc_id}, sentence {citation.sentence_index})[/]"
         )
         stdout.print(f"    [green]│[/] {safe_block(citation.quote)}")
@@ -439,6 +477,23 @@ def print_citations(citations: list[Citation], dropped: list[str], claims: list[
             stdout.print(f"  [yellow]dropped:[/] {safe(line)}")
         for claim in flagged:
             stdout.print(f"  [red]flagged:[/] {safe('; '.join(claim.problems))}")
+
+
+# Longer titles are cut at a word in citation lines, so each stays one line on a terminal.
+CITATION_TITLE_CHARS = 60
+
+
+def short_title(title: str) -> str:
+    if len(title) <= CITATION_TITLE_CHARS:
+        return title
+    cut = title[:CITATION_TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-–—")
+    return f"{cut}…"
+
+
+def byline(meta: DocumentMeta) -> str:
+    """Outlet · author · date · language, as far as known (empty when nothing is)."""
+    parts = [meta.site, meta.author, meta.published, meta.language]
+    return " · ".join(part for part in parts if part)
 
 
 def print_usage(timings: dict[str, float], usage: dict[str, int], run: dict[str, Any]) -> None:
@@ -545,6 +600,8 @@ def list_command(
             f"{document.id}  {document.sentences:>4} sentences {document.chunks:>4} chunks  "
             f"[bold]{safe(document.title)}[/]"
         )
+        if details := byline(document.meta):
+            stdout.print(f"    {safe(details)}")
         for source in document.sources or (document.source,):
             stdout.print(f"    [dim]{safe(source)}[/]")
 
@@ -571,6 +628,7 @@ def show(
                 "title": document.title,
                 "source": document.source,
                 "sources": list(document.sources or (document.source,)),
+                **document.meta.to_dict(),
                 "text": document.text,
                 "sentences": [
                     {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
@@ -580,6 +638,10 @@ def show(
         )
         return
     stdout.print(f"[bold]{safe(document.title)}[/]")
+    if details := byline(document.meta):
+        stdout.print(safe(details))
+    if document.meta.url and document.meta.url != document.source:
+        stdout.print(f"[dim]{safe(document.meta.url)}[/]")
     stdout.print(f"[dim]{document.id}  {safe(document.source)}[/]")
     for source in document.sources[1:]:
         stdout.print(f"[dim]{' ' * len(document.id)}  {safe(source)}[/]")
@@ -837,6 +899,11 @@ def eval_command(
         raise typer.Exit(1)
 
 
+# Libraries that log what qa already reports in its own words (a damaged PDF, a page
+# that is not HTML): their records would reach stderr through logging's last resort.
+QUIET_LOGGERS = ("pypdf", "trafilatura", "htmldate", "courlan", "justext", "feedparser")
+
+
 def show_library_notices() -> None:
     """Print the library's warnings (waiting for a lock, repairs) as plain lines on stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -845,6 +912,10 @@ def show_library_notices() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
 
 
 class VisibleFormatter(logging.Formatter):

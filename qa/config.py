@@ -77,6 +77,10 @@ class Settings:
     # Inputs larger than this are refused before they are read whole.
     max_input_bytes: int = 5 * 1024 * 1024
     url_timeout: float = 20.0
+    # Feeds: how many entries are fetched at once, and the least time between the starts
+    # of two requests to one host (politeness; most sites ask for about a second).
+    fetch_concurrency: int = 4
+    host_delay: float = 1.0
     # How long a writer waits for another qa process writing the same store.
     lock_timeout: float = 600.0
     # The offline engine abstains below this confidence (0-1); None: the trained threshold.
@@ -106,6 +110,8 @@ class Settings:
             max_context_tokens=_env_int("QA_MAX_CONTEXT_TOKENS", 6000),
             max_input_bytes=int(_env_float("QA_MAX_INPUT_MB", 5.0) * 1024 * 1024),
             url_timeout=_env_float("QA_URL_TIMEOUT", 20.0),
+            fetch_concurrency=_env_int("QA_FETCH_CONCURRENCY", 4),
+            host_delay=_env_float("QA_HOST_DELAY", 1.0),
             lock_timeout=_env_float("QA_LOCK_TIMEOUT", 600.0),
             min_confidence=_env_optional_float("QA_MIN_CONFIDENCE"),
         )
@@ -162,6 +168,11 @@ class Settings:
             raise ConfigError(
                 "QA_URL_TIMEOUT must be positive and QA_LOCK_TIMEOUT not negative",
                 fix="set them to a number of seconds",
+            )
+        if self.fetch_concurrency < 1 or self.host_delay < 0:
+            raise ConfigError(
+                "QA_FETCH_CONCURRENCY must be 1 or more and QA_HOST_DELAY not negative",
+                fix="set them to a number of requests and of seconds",
             )
         if self.chroma_url:
             self._validate_chroma_url()

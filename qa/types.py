@@ -25,6 +25,32 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class DocumentMeta:
+    """What a page, feed entry or PDF says about an article; ``None`` where it says nothing.
+
+    ``published`` is an ISO date (``2025-03-14``); ``url`` the canonical address;
+    ``language`` a language tag as the source gives it (``en``, ``de-CH``)."""
+
+    site: str | None = None
+    author: str | None = None
+    published: str | None = None
+    url: str | None = None
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    def merged(self, fallback: DocumentMeta) -> DocumentMeta:
+        """These values, with ``fallback``'s where these are unknown."""
+        return DocumentMeta(
+            **{
+                name: value if value is not None else getattr(fallback, name)
+                for name, value in asdict(self).items()
+            }
+        )
+
+
+@dataclass(frozen=True)
 class Document:
     """A cleaned article as stored: the single owner of its sentence spans."""
 
@@ -39,6 +65,7 @@ class Document:
     version: str = ""
     # Every source this text was ingested from (the first one is ``source``).
     sources: tuple[str, ...] = ()
+    meta: DocumentMeta = field(default_factory=DocumentMeta)
 
     def sentence(self, index: int) -> Sentence:
         return self.sentences[index]
@@ -96,6 +123,9 @@ class Citation:
     start: int
     end: int
     quote: str
+    # The outlet and publication date the article carried, for the citation line.
+    site: str | None = None
+    published: str | None = None
 
 
 @dataclass
@@ -305,6 +335,37 @@ IngestStatus = Literal["added", "updated", "unchanged", "linked", "restored", "f
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """Text the cleaner cut from an article as page furniture, so no cut goes unreported.
+
+    ``kind`` is ``"tail"`` (everything after a heading such as "Comments") or
+    ``"furniture"`` (single lines: share buttons, photo credits, page notes).
+    ``kept`` is true when a tail cut was not made because it would have removed too
+    large a share of the text (``--trim-tail`` makes it)."""
+
+    kind: Literal["tail", "furniture"]
+    paragraphs: int
+    words: int
+    after: str = ""
+    kept: bool = False
+
+    def describe(self) -> str:
+        units = f"{self.paragraphs} paragraph{'s' if self.paragraphs != 1 else ''}"
+        if self.kind == "furniture":
+            lines = f"{self.paragraphs} line{'s' if self.paragraphs != 1 else ''}"
+            return f"dropped {lines} of page furniture ({self.words} words)"
+        if self.kept:
+            return (
+                f"kept {units} after {self.after!r} ({self.words} words, too much to cut "
+                "as a comment section; --trim-tail cuts it)"
+            )
+        return f"dropped {units} after {self.after!r} ({self.words} words)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "message": self.describe()}
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     source: str
     status: IngestStatus
@@ -314,6 +375,28 @@ class IngestOutcome:
     error: str = ""
     # What else happened, in words (e.g. "same text as /path/a.txt").
     note: str = ""
+    # What cleaning cut (or kept, see Dropped.kept), and what reading repaired.
+    dropped: tuple[Dropped, ...] = ()
+    warnings: tuple[str, ...] = ()
+    meta: DocumentMeta = field(default_factory=DocumentMeta)
+
+    def notes(self) -> list[str]:
+        """One line per warning and per cut, for people."""
+        return [*self.warnings, *(dropped.describe() for dropped in self.dropped)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "chunks": self.chunks,
+            "error": self.error,
+            "note": self.note,
+            **self.meta.to_dict(),
+            "dropped": [dropped.to_dict() for dropped in self.dropped],
+            "warnings": list(self.warnings),
+        }
 
 
 @dataclass(frozen=True)
@@ -347,7 +430,7 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "documents": [asdict(outcome) for outcome in self.outcomes],
+            "documents": [outcome.to_dict() for outcome in self.outcomes],
             "skipped": [asdict(skipped) for skipped in self.skipped],
             "added": self.count("added"),
             "updated": self.count("updated"),
@@ -368,11 +451,19 @@ class DocumentInfo:
     ingested_at: str
     # Every source of this text, ``source`` first.
     sources: tuple[str, ...] = ()
+    meta: DocumentMeta = field(default_factory=DocumentMeta)
 
     def to_dict(self) -> dict[str, Any]:
-        payload = asdict(self)
-        payload["sources"] = list(self.sources or (self.source,))
-        return payload
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "sentences": self.sentences,
+            "chunks": self.chunks,
+            "ingested_at": self.ingested_at,
+            "sources": list(self.sources or (self.source,)),
+            **self.meta.to_dict(),
+        }
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "QA_MAX_RETRIES",
         "QA_MAX_INPUT_MB",
         "QA_URL_TIMEOUT",
+        "QA_FETCH_CONCURRENCY",
+        "QA_HOST_DELAY",
         "QA_LOCK_TIMEOUT",
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",

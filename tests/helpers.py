@@ -76,20 +76,36 @@ def assert_one_line_error(stderr: str, *needles: str) -> None:
         assert needle in lines[0]
 
 
-HTML_PAGE = """<!doctype html><html><head><title>Dam opens | Example News</title>
+# A news page as sites publish them: metadata in the head, a lead beside the headline,
+# page furniture around the article, and reader comments under it.
+HTML_PAGE = """<!doctype html><html lang="en"><head><title>Dam opens | Example News</title>
 <meta property="og:title" content="New dam opens on the river">
+<meta property="og:site_name" content="Example News">
+<meta name="author" content="Ann Writer">
+<meta property="article:published_time" content="2025-03-14T09:30:00Z">
+<link rel="canonical" href="https://news.example/2025/03/14/dam-opens">
 <script>var tracking = "Do not index me";</script><style>p{color:red}</style></head>
 <body>
 <nav><a href="/">Home</a> <a href="/world">World news menu</a></nav>
 <header class="site-header">Example News masthead</header>
 <article>
-  <h1>New dam opens on the river</h1>
+  <header>
+    <h1>New dam opens on the river</h1>
+    <p class="standfirst">The river town of Example finally has its dam, two years late and at
+    twice the price first announced.</p>
+  </header>
   <div class="share-bar"><a>Share on Facebook</a><a>Tweet this story</a></div>
   <figure><img src="d.jpg"><figcaption>The dam at dawn. Photo: AP</figcaption></figure>
+  <div class="article-body">
   <p>The new dam opened on Tuesday after six years of building.</p>
   <p>Engineers said it will supply <b>power</b> to 200,000 homes.<br>Critics disagreed.</p>
+  <p>The project cost 400 million dollars, twice the first estimate, and was delayed by two
+  floods and a strike, the regional water authority said in a statement.</p>
+  <p>Fishermen downstream say the river has already changed, and they have asked the authority
+  to publish its measurements of the water level every week.</p>
+  </div>
   <aside class="related">Related: Another dam story</aside>
-  <div id="comments"><h3>Leave a comment</h3><p>First!</p></div>
+  <div id="comments"><h3>Leave a comment</h3><p>First! Great story, thanks.</p></div>
 </article>
 <footer>Copyright 2025 Example News</footer>
 </body></html>"""

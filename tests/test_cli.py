@@ -59,6 +59,8 @@ def test_ask_json_shape() -> None:
         "start",
         "end",
         "quote",
+        "site",
+        "published",
     }
     assert "Steve Witkoff" in citation["quote"]
     assert payload["timings"]["total_s"] >= 0
@@ -143,7 +145,7 @@ def test_binary_unsupported_and_empty_files_are_refused(tmp_path: Path) -> None:
     empty.write_text("0\n\nShare | Tweet\n")
     for path, needle in (
         (binary, "is a PNG image"),
-        (pdf, "unsupported file type .pdf"),
+        (pdf, "cannot read the PDF"),
         (empty, "no article text"),
     ):
         code, _, err = run("ingest", str(path))
@@ -295,7 +297,8 @@ def test_help_starts_without_the_heavy_imports() -> None:
     probe = (
         "import sys; from typer.testing import CliRunner; from qa.cli import app; "
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0; "
-        "heavy = {'numpy', 'chromadb', 'onnxruntime', 'tiktoken', 'openai'} & set(sys.modules); "
+        "heavy = {'numpy', 'chromadb', 'onnxruntime', 'tiktoken', 'openai', 'trafilatura', "
+        "'lxml', 'feedparser', 'pypdf'} & set(sys.modules); "
         "assert not heavy, heavy; import qa; assert qa.ask.__module__ == 'qa.api'"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
@@ -344,3 +347,104 @@ def test_eval_in_collection_scope_with_distractors_and_the_naive_anchor(tmp_path
     # The naive anchor never abstains.
     assert payload["metrics"]["abstention_recall"] == 0.0
     assert payload["metrics"]["citation_validity"] == 1.0
+
+
+# -- what cleaning cuts, and what a page says about itself ---------------------------
+
+COMMENTED = (
+    "Bridge reopens after repairs\n\n"
+    "The river bridge reopened on Monday after three months of repairs.\n\n"
+    "Comments\n\n"
+    "Officials said the repairs cost two million euros, more than planned.\n\n"
+    "The next inspection of the bridge is due in May, the council said.\n"
+)
+
+
+def test_a_lone_comments_line_keeps_the_article_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.txt"
+    path.write_text(COMMENTED, encoding="utf-8")
+    code, out, err = run("ingest", str(path), "--json")
+    assert code == 0, err
+    [outcome] = json.loads(out)["documents"]
+    [dropped] = outcome["dropped"]
+    assert dropped["kept"] is True and dropped["paragraphs"] == 2
+    assert "kept 2 paragraphs after 'Comments'" in err and "--trim-tail" in err
+    code, out, _ = run("ask", "How much did the repairs cost?", "--json")
+    assert "two million euros" in json.loads(out)["answer"]
+
+    code, out, err = run("ingest", str(path), "--trim-tail")
+    assert code == 0
+    assert "updated" in out and "dropped 2 paragraphs after 'Comments'" in err
+    code, out, _ = run("list", "--json")
+    [document] = json.loads(out)["documents"]
+    # The id stays with the source; its text is the trimmed version.
+    assert document["id"] == outcome["doc_id"] and document["sentences"] == 1
+
+
+def test_citations_name_the_outlet_and_date(tmp_path: Path) -> None:
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    run("ingest", str(page), str(SEED))
+    code, out, _ = run("ask", "How many homes will the dam supply?")
+    assert code == 0
+    assert "[1] Example News · 2025-03-14 · New dam opens on the river (doc " in out
+    code, out, _ = run("list")
+    assert "Example News · Ann Writer · 2025-03-14 · en" in out
+    code, out, _ = run("list", "--json")
+    documents = {document["title"]: document for document in json.loads(out)["documents"]}
+    dam = documents["New dam opens on the river"]
+    assert dam["url"] == "https://news.example/2025/03/14/dam-opens"
+    seed = next(document for title, document in documents.items() if "Russia" in title)
+    # A text file says nothing about itself: every field is there, and null.
+    for field in ("site", "author", "published", "url", "language"):
+        assert field in seed and seed[field] is None
+    code, out, _ = run("show", str(dam["id"]), "--json")
+    assert json.loads(out)["site"] == "Example News"
+    code, out, _ = run("ask", "How many homes will the dam supply?", "--json")
+    citation = json.loads(out)["citations"][0]
+    assert (citation["site"], citation["published"]) == ("Example News", "2025-03-14")
+
+
+EXTRACTORS = {"trafilatura", "lxml", "feedparser", "pypdf", "htmldate", "justext"}
+
+
+def test_ask_never_loads_the_extractors(tmp_path: Path) -> None:
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    assert run("ingest", str(page))[0] == 0
+    probe = (
+        "import sys; from typer.testing import CliRunner; from qa.cli import app; "
+        "result = CliRunner().invoke(app, ['ask', 'How many homes will the dam supply?']); "
+        "assert result.exit_code == 0 and '200,000' in result.stdout, result.stdout; "
+        f"loaded = {sorted(EXTRACTORS)!r}; "
+        "loaded = [name for name in loaded if name in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not unshare_works(), reason="unshare -n is not permitted here")
+def test_ingest_of_a_page_needs_no_network(tmp_path: Path) -> None:
+    """``unshare -n``: the process has no network at all, not even a resolver."""
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    qa = Path(sys.executable).parent / "qa"
+    env = {**os.environ, "QA_HOME": str(tmp_path / "offline-home")}
+    result = subprocess.run(
+        ["unshare", "-n", str(qa), "ingest", str(page), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    [outcome] = json.loads(result.stdout)["documents"]
+    assert outcome["status"] == "added" and outcome["site"] == "Example News"

@@ -259,13 +259,14 @@ def test_many_skipped_files_are_counted_per_type(tmp_path: Path) -> None:
     for n in range(12):
         (folder / f"p{n}.jpg").write_bytes(b"\xff\xd8\xff")
     for n in range(3):
-        (folder / f"s{n}.pdf").write_bytes(b"%PDF-1.4")
+        # PDFs are read now; Word files are not.
+        (folder / f"s{n}.docx").write_bytes(b"PK\x03\x04")
     result = cli("ingest", str(folder))
     assert result.returncode == 0, result.stderr
     skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped:")]
     assert skipped == [
         "skipped: 12 file(s) (unsupported type .jpg)",
-        "skipped: 3 file(s) (unsupported type .pdf)",
+        "skipped: 3 file(s) (unsupported type .docx)",
     ]
 
 

@@ -70,6 +70,12 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2-int8"
     dimension = 384
     max_tokens = 256
+    # Texts are cut to this many characters before tokenising: the model reads only the
+    # first 256 tokens, and a token spans at most 100 characters (WordPiece's longest
+    # word; longer ones are one [UNK]), so for any text spaced like prose nothing it
+    # reads changes, while a 5 MB one-line "sentence" is no longer tokenised whole (a
+    # million tokens and their overflow records took over 1 GB).
+    max_chars = 256 * 128
     batch_size = 32
     batch_tokens = 2048
 
@@ -112,7 +118,9 @@ class MiniLMEmbedder:
         if not texts:
             return means, counts
         session = self._session_for(len(texts))
-        encodings = _load_tokenizer(self.max_tokens).encode_batch(list(texts))
+        encodings = _load_tokenizer(self.max_tokens).encode_batch(
+            [text[: self.max_chars] for text in texts]
+        )
         lengths = [len(encoding.ids) for encoding in encodings]
         # Batching texts of similar length keeps padding, and so wasted work, small.
         order = sorted(range(len(texts)), key=lambda i: lengths[i])

@@ -90,7 +90,12 @@ CREATE TABLE IF NOT EXISTS server_revisions (
 );
 """
 
-SCHEMA_VERSION = 5
+# Version 6 keeps what a page, feed entry or PDF says about an article (outlet, author,
+# publication date, canonical URL, language) beside it; NULL where it said nothing, and
+# in documents stored before version 6.
+DOCUMENT_META_COLUMNS = ("site", "author", "published", "url", "language")
+
+SCHEMA_VERSION = 6
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -143,11 +148,20 @@ def _team_tables(db: sqlite3.Connection) -> None:
     run_script(db, TEAM_TABLES)
 
 
+def _add_document_meta(db: sqlite3.Connection) -> None:
+    """Version 6: the metadata columns of documents (adds only the missing ones)."""
+    present = _columns(db, "documents")
+    for column in DOCUMENT_META_COLUMNS:
+        if column not in present:
+            db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+
+
 # (version reached, step); every step runs on a store older than its version.
 STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
     (3, _link_fts),
     (4, _add_sources),
     (5, _team_tables),
+    (6, _add_document_meta),
 )
 
 

@@ -40,7 +40,8 @@ from qa.index import migrations
 from qa.index.chroma import StoreFault, fault_kind, transient_fix
 from qa.index.embed import Embedder, Vectors
 from qa.index.identity import content_hash, source_key
-from qa.types import Chunk, Document, DocumentInfo, Sentence
+from qa.index.migrations import DOCUMENT_META_COLUMNS
+from qa.types import Chunk, Document, DocumentInfo, DocumentMeta, Sentence
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # SQLite waits this long for another connection's short write transaction.
@@ -183,7 +184,8 @@ class Rows:
         now name it (the sources table; a source naming another document moves here)."""
         self.db.execute(
             "INSERT INTO documents (collection, id, title, source, text, sentences, "
-            "ingested_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"ingested_at, version, {', '.join(DOCUMENT_META_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.collection,
                 document.id,
@@ -193,6 +195,7 @@ class Rows:
                 json.dumps([[s.start, s.end] for s in document.sentences]),
                 document.ingested_at or datetime.now(UTC).isoformat(timespec="seconds"),
                 document.version or content_hash(document.title, document.text),
+                *(getattr(document.meta, column) for column in DOCUMENT_META_COLUMNS),
             ),
         )
         self.db.executemany(
@@ -380,6 +383,14 @@ class Rows:
                 changed.append(old_id)
         return [], [], changed
 
+    def set_meta(self, doc_id: str, meta: DocumentMeta) -> None:
+        """Replace a document's metadata (inside a transaction)."""
+        self.db.execute(
+            f"UPDATE documents SET {', '.join(f'{c} = ?' for c in DOCUMENT_META_COLUMNS)} "
+            "WHERE collection = ? AND id = ?",
+            (*(getattr(meta, c) for c in DOCUMENT_META_COLUMNS), self.collection, doc_id),
+        )
+
     def rename_document(self, doc_id: str, new_id: str, sources: Sequence[str]) -> None:
         """Give a document's rows a new id and these sources (inside a transaction)."""
         old = (self.collection, doc_id)
@@ -442,8 +453,8 @@ class Rows:
 
     def get_document(self, doc_id: str) -> Document:
         row = self._one(
-            "SELECT id, title, source, text, sentences, ingested_at, version FROM documents "
-            "WHERE collection = ? AND id = ?",
+            "SELECT id, title, source, text, sentences, ingested_at, version, "
+            f"{', '.join(DOCUMENT_META_COLUMNS)} FROM documents WHERE collection = ? AND id = ?",
             doc_id,
         )
         if row is None:
@@ -457,7 +468,15 @@ class Rows:
             for index, (start, end) in enumerate(json.loads(row[4]))
         )
         return Document(
-            row[0], row[1], row[2], text, sentences, row[5], row[6] or "", self._sources(row)
+            row[0],
+            row[1],
+            row[2],
+            text,
+            sentences,
+            row[5],
+            meta=_meta(row[7:]),
+            version=row[6] or "",
+            sources=self._sources(row),
         )
 
     def _sources(self, row: Sequence[Any]) -> tuple[str, ...]:
@@ -545,13 +564,22 @@ class Rows:
     def list_documents(self) -> list[DocumentInfo]:
         rows = self.db.execute(
             "SELECT d.id, d.title, d.source, d.sentences, d.ingested_at, "
-            "(SELECT COUNT(*) FROM chunks c WHERE c.collection = d.collection AND c.doc_id = d.id) "
-            "FROM documents d WHERE d.collection = ? ORDER BY d.ingested_at, d.id",
+            "(SELECT COUNT(*) FROM chunks c WHERE c.collection = d.collection "
+            "AND c.doc_id = d.id), "
+            + ", ".join(f"d.{column}" for column in DOCUMENT_META_COLUMNS)
+            + " FROM documents d WHERE d.collection = ? ORDER BY d.ingested_at, d.id",
             (self.collection,),
         ).fetchall()
         return [
             DocumentInfo(
-                row[0], row[1], row[2], len(json.loads(row[3])), row[5], row[4], self._sources(row)
+                row[0],
+                row[1],
+                row[2],
+                len(json.loads(row[3])),
+                row[5],
+                row[4],
+                self._sources(row),
+                _meta(row[6:]),
             )
             for row in rows
         ]
@@ -632,6 +660,10 @@ class Rows:
 
     def _one(self, sql: str, *args: str) -> Any:
         return self.db.execute(sql, (self.collection, *args)).fetchone()
+
+
+def _meta(values: Sequence[str | None]) -> DocumentMeta:
+    return DocumentMeta(**dict(zip(DOCUMENT_META_COLUMNS, values, strict=True)))
 
 
 def lexical_text(document: Document, chunk: Chunk) -> str:

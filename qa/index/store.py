@@ -66,7 +66,7 @@ from qa.index.rows import (
     sqlite_errors,
 )
 from qa.index.team import Outgoing, Team
-from qa.types import Chunk, Document, DocumentInfo
+from qa.types import Chunk, Document, DocumentInfo, DocumentMeta
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -631,6 +631,14 @@ class Store:
                 self._republish(changed, removed)
         self.delete_vectors(old_chunks)
         return removed
+
+    def set_meta(self, doc_id: str, meta: DocumentMeta) -> None:
+        """Replace what a stored document's source says about it (outlet, author, date...):
+        its text, chunks and vectors stay.  In team mode its record is published again."""
+        with self.transaction(f"update the metadata of document {doc_id} in"):
+            self.rows.set_meta(doc_id, meta)
+            if self.team is not None:
+                self._republish([doc_id], [])
 
     def rename_document(self, doc_id: str, new_id: str, sources: Sequence[str]) -> None:
         """Give a stored document (text, chunks, vectors) a new id and these sources.

@@ -64,7 +64,7 @@ from qa.index.embed import Embedder, Vectors
 from qa.index.identity import source_key
 from qa.index.rows import DATABASE, Rows
 from qa.text.words import vocabulary
-from qa.types import Chunk, Document, Sentence
+from qa.types import Chunk, Document, DocumentMeta, Sentence
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -124,7 +124,7 @@ def encode(
     """The record as ASCII JSON.  Every field of :class:`Document` is kept, so metadata a
     later qa adds to documents travels without a change here."""
     fields = {
-        field.name: getattr(document, field.name)
+        field.name: _plain(getattr(document, field.name))
         for field in dataclasses.fields(Document)
         if field.name != "sentences"
     }
@@ -159,6 +159,7 @@ def decode(text: str) -> Record:
         for index, (start, end) in enumerate(payload["sentences"])
     )
     fields["sources"] = tuple(fields.get("sources", ()))
+    fields["meta"] = _document_meta(fields.get("meta"))
     document = Document(**{**fields, "sentences": sentences})
     chunks = [
         Chunk(
@@ -170,6 +171,22 @@ def decode(text: str) -> Record:
     dimension = int(payload["dimension"]) or 1
     vectors = np.frombuffer(raw, dtype=np.float32).reshape(-1, dimension)
     return Record(document, chunks, vectors)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON holds it: a nested dataclass (``DocumentMeta``) as a dict."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+def _document_meta(value: Any) -> DocumentMeta:
+    """A record's metadata; a record written before documents had any has none, and a
+    field a later qa adds is left out."""
+    if not isinstance(value, dict):
+        return DocumentMeta()
+    names = {field.name for field in dataclasses.fields(DocumentMeta)}
+    return DocumentMeta(**{name: item for name, item in value.items() if name in names})
 
 
 def record_sources(document: Document) -> list[str]:

@@ -153,6 +153,9 @@ class Fetched:
     content_type: str  # e.g. "text/html", lower case
     charset: str | None  # the Content-Type header's charset, if any
     body: bytes
+    # Whether any hop reached a public address (links found in it may then not lead
+    # into loopback or private networks: ``fetch(from_public=True)``).
+    public: bool = False
 
 
 class _Stop(Exception):
@@ -171,6 +174,8 @@ class _Guard(httpcore.NetworkBackend):
     deadline: float
     classify: Classifier
     resolve: Resolver
+    # The URL is a link from a public page or feed (see fetch).
+    from_public: bool = False
     # Set by the redirect loop before each hop.
     allow_private: bool = True
     # Every address connected to, with where it lies, in order.
@@ -200,8 +205,13 @@ class _Guard(httpcore.NetworkBackend):
             if verdict is Reach.REFUSED:
                 raise _Stop(f"{where} is {what}, which qa never connects to")
             if verdict is Reach.PRIVATE and not self.allow_private:
+                origin = (
+                    "link from a public page or feed"
+                    if self.from_public
+                    else "redirect from a public page"
+                )
                 raise _Stop(
-                    f"{where} is {what}, and qa follows no redirect from a public page "
+                    f"{where} is {what}, and qa follows no {origin} "
                     "into loopback or private networks",
                     fix="ingest that URL directly if you trust it",
                 )
@@ -348,18 +358,23 @@ def fetch(
     max_bytes: int,
     timeout: float,
     accept: Sequence[str] = PAGE_TYPES,
+    wanted: str = "a web page or text",
+    from_public: bool = False,
     classify: Classifier = reach,
     resolve: Resolver = system_resolver,
 ) -> Fetched:
     """GET ``url`` under the rules in this module's docstring; its body and content type.
 
     ``accept`` lists the content types read (an entry ending in "/" is a prefix);
-    any other type is refused before the body is read. ``classify`` and
+    any other type is refused before the body is read, saying it is not ``wanted``.
+    ``from_public``: ``url`` is a link found in a page or feed that came from a public
+    address, so, like a redirect from one, it may not lead into loopback or private
+    networks. ``classify`` and
     ``resolve`` are the address rules and the resolver (tests give their own).
     """
     shown = shown_url(url)
     current = _parse(url, shown)
-    guard = _Guard(time.monotonic() + timeout, classify, resolve)
+    guard = _Guard(time.monotonic() + timeout, classify, resolve, from_public=from_public)
     seen = {str(current)}
     try:
         with httpx.Client(
@@ -371,7 +386,9 @@ def fetch(
         ) as client:
             for hop in range(MAX_REDIRECTS + 1):
                 # Once any hop reached a public address, no later hop may go private.
-                guard.allow_private = all(verdict != Reach.PUBLIC for _, verdict in guard.connected)
+                guard.allow_private = not from_public and all(
+                    verdict != Reach.PUBLIC for _, verdict in guard.connected
+                )
                 with _hop(current, hop), client.stream("GET", current) as response:
                     if len(response.headers.raw) > MAX_HEADERS:
                         raise _Stop(f"the response has more than {MAX_HEADERS} header lines")
@@ -384,7 +401,10 @@ def fetch(
                             )
                         seen.add(str(current))
                         continue
-                    return _read(url, shown, current, response, max_bytes, accept)
+                    public = from_public or any(
+                        verdict == Reach.PUBLIC for _, verdict in guard.connected
+                    )
+                    return _read(url, shown, current, response, max_bytes, accept, wanted, public)
             raise _Stop(
                 f"more than {MAX_REDIRECTS} redirects",
                 fix="open the address in a browser and ingest the final page's URL",
@@ -436,6 +456,8 @@ def _read(
     response: httpx.Response,
     max_bytes: int,
     accept: Sequence[str],
+    wanted: str,
+    public: bool,
 ) -> Fetched:
     if response.status_code >= 300:
         raise _Stop(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
@@ -444,9 +466,7 @@ def _read(
         content_type.startswith(kind) if kind.endswith("/") else content_type == kind
         for kind in accept
     ):
-        raise InputError(
-            f"{shown} is {content_type}, not a web page or text", fix="ingest an article page"
-        )
+        raise InputError(f"{shown} is {content_type}, not {wanted}", fix="ingest an article page")
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(shown, max_bytes)
@@ -457,7 +477,7 @@ def _read(
         if size > max_bytes:
             raise _too_large(shown, max_bytes)
         parts.append(block)
-    return Fetched(url, str(final), content_type, charset, b"".join(parts))
+    return Fetched(url, str(final), content_type, charset, b"".join(parts), public)
 
 
 def _too_large(shown: str, max_bytes: int) -> InputError:

@@ -1,10 +1,14 @@
 """Reading inputs: files, folders, URLs and stdin, checked and decoded before anything is stored.
 
 Every refusal is an :class:`~qa.errors.InputError` naming the input and the
-fix.  Sizes are checked before a file or a response body is read whole, and
-bytes are decoded by evidence (byte-order marks, NUL patterns, strict UTF-8,
-then Windows-1252 / Latin-1) rather than by guessing, so an input whose
-encoding cannot be told is refused instead of being stored as mojibake.
+fix.  Sizes are checked before a file or a response body is read whole.  PDFs
+and RSS/Atom feeds are recognised by their bytes and passed on undecoded (see
+:mod:`qa.ingestion.pdf`, :mod:`qa.ingestion.feeds`); everything else is decoded
+by evidence (byte-order marks, NUL patterns, the declared charset, UTF-8, then
+Windows-1252 / Latin-1) rather than by guessing, so an input whose encoding
+cannot be told is refused instead of being stored as mojibake.  Like a browser,
+decoding repairs a few invalid bytes and drops NUL bytes from HTML, and says so
+(``RawArticle.warnings``).
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import codecs
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from qa.errors import InputError
-from qa.types import SkippedFile
+from qa.ingestion.feeds import is_feed
+from qa.types import DocumentMeta, SkippedFile
 
 FORMATS = {
     ".txt": "text",
@@ -28,13 +33,29 @@ FORMATS = {
     ".html": "html",
     ".htm": "html",
     ".xhtml": "html",
+    ".pdf": "pdf",
+    ".rss": "feed",
+    ".atom": "feed",
+    ".xml": "feed",
 }
+# What a folder is searched for: articles, not feeds (a folder's .xml files may be anything).
+FOLDER_FORMATS = {"text", "markdown", "html", "pdf"}
+PDF_MAGIC = b"%PDF-"
+# Content types fetched as articles: pages and text, PDFs, and feeds.
+FETCHED_TYPES = (
+    "text/",
+    "application/xhtml+xml",
+    "application/pdf",
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/xml",
+)
 STDIN = "-"
 READ_BLOCK = 64 * 1024
 
 # Leading bytes of file types people rename to .txt; a NUL check alone misses some of them.
 MAGIC = (
-    (b"%PDF-", "a PDF file"),
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
@@ -65,9 +86,19 @@ HIGH_RUN = re.compile(rb"[\x80-\xff]{2,}")
 
 @dataclass(frozen=True)
 class RawArticle:
+    """An input as read: ``content`` is its decoded text; a PDF or feed keeps its bytes in
+    ``data`` instead.  ``meta`` and ``title`` are what was known before extraction (a feed
+    entry's date, author and title), used where the article itself says nothing."""
+
     source: str
     format: str
     content: str
+    data: bytes = b""
+    warnings: tuple[str, ...] = ()
+    meta: DocumentMeta | None = None
+    title: str = ""
+    # Fetched from a public address (a feed's links may then not lead into private ones).
+    public: bool = False
 
 
 def is_url(source: str) -> bool:
@@ -104,8 +135,11 @@ def expand_folders(sources: Iterable[str | Path]) -> tuple[list[str], list[Skipp
                 continue
             if any(part.startswith(".") for part in child.relative_to(path).parts):
                 skipped.append(SkippedFile(str(child), "hidden"))
-            elif child.suffix.lower() in FORMATS:
+            elif FORMATS.get(child.suffix.lower()) in FOLDER_FORMATS:
                 expanded.append(str(child))
+            elif child.suffix.lower() in FORMATS:
+                # A folder's .xml files may be anything: feeds are read when named.
+                skipped.append(SkippedFile(str(child), "a feed is read only when named"))
             else:
                 kind = child.suffix or "(no extension)"
                 skipped.append(SkippedFile(str(child), f"unsupported type {kind}"))
@@ -118,11 +152,14 @@ def read_source(
     max_bytes: int,
     url_timeout: float,
     stdin_text: str | None = None,
+    from_public: bool = False,
 ) -> RawArticle:
+    """``from_public``: a URL found in a page or feed fetched from a public address
+    (see :func:`qa.ingestion.fetch.fetch`)."""
     if source == STDIN:
         return read_stdin(max_bytes, stdin_text)
     if is_url(source):
-        return fetch_url(source, max_bytes=max_bytes, timeout=url_timeout)
+        return fetch_url(source, max_bytes=max_bytes, timeout=url_timeout, from_public=from_public)
     scheme = _other_scheme(source)
     if scheme and not Path(source).exists():
         raise InputError(
@@ -138,8 +175,8 @@ def read_stdin(max_bytes: int, stdin_text: str | None = None) -> RawArticle:
     else:
         data = _read_capped(sys.stdin.buffer, max_bytes, "standard input")
     _check_size(len(data), max_bytes, "standard input")
-    text = decode_bytes(data, "standard input")
-    return RawArticle("stdin", sniff_format(text), text)
+    article = raw_article("standard input", data)
+    return RawArticle("stdin", article.format, article.content, article.data, article.warnings)
 
 
 def read_file(source: str, max_bytes: int) -> RawArticle:
@@ -147,12 +184,14 @@ def read_file(source: str, max_bytes: int) -> RawArticle:
     if not path.exists():
         raise InputError(f"file not found: {source}", fix="check the path")
     if path.is_dir():
-        raise InputError(f"{source} holds no .txt, .md or .html files", fix="point at articles")
+        raise InputError(
+            f"{source} holds no .txt, .md, .html or .pdf files", fix="point at articles"
+        )
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(
             f"unsupported file type {suffix or '(none)'}: {source}",
-            fix="convert it to .txt, .md or .html",
+            fix="convert it to .txt, .md, .html or .pdf (feeds: .rss, .atom, .xml)",
         )
     try:
         # The size is checked before reading, and the read is capped in case the file grows.
@@ -167,23 +206,66 @@ def read_file(source: str, max_bytes: int) -> RawArticle:
         raise InputError(
             f"cannot read {source}: {error.strerror or error}", fix="check the file"
         ) from None
-    return RawArticle(str(path.resolve()), FORMATS[suffix], decode_bytes(data, source))
+    article = raw_article(source, data, format_hint=FORMATS[suffix])
+    return RawArticle(
+        str(path.resolve()), article.format, article.content, article.data, article.warnings
+    )
 
 
-def fetch_url(url: str, *, max_bytes: int, timeout: float) -> RawArticle:
-    """The one entry point for reading a URL as an article: fetched safely, then decoded.
+def fetch_url(url: str, *, max_bytes: int, timeout: float, from_public: bool = False) -> RawArticle:
+    """The one entry point for reading a URL as an article: fetched safely, then read as
+    a file's bytes are (a PDF or a feed by its bytes, else decoded like a browser).
 
     The fetching rules (schemes, addresses, redirects, one deadline, size cap) are
-    :func:`qa.ingestion.fetch.fetch`'s; the bytes are decoded here as a file's are,
-    with the charset the response declares taking precedence over a ``<meta>`` one.
+    :func:`qa.ingestion.fetch.fetch`'s; the charset the response declares takes
+    precedence over a ``<meta>`` one.
     """
     # Imported here: httpx costs ~0.1 s of start-up that only URL ingest needs.
     from qa.ingestion.fetch import fetch, shown_url
 
-    page = fetch(url, max_bytes=max_bytes, timeout=timeout)
-    text = decode_bytes(page.body, shown_url(url), declared=page.charset)
-    article_format = "html" if "html" in page.content_type else sniff_format(text)
-    return RawArticle(url, article_format, text)
+    page = fetch(
+        url,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        accept=FETCHED_TYPES,
+        wanted="a web page, text, PDF or feed",
+        from_public=from_public,
+    )
+    article = raw_article(
+        url,
+        page.body,
+        declared=page.charset,
+        format_hint="html" if "html" in page.content_type else None,
+        name=shown_url(url),
+    )
+    return replace(article, public=page.public)
+
+
+def raw_article(
+    source: str,
+    data: bytes,
+    *,
+    declared: str | None = None,
+    format_hint: str | None = None,
+    name: str | None = None,
+) -> RawArticle:
+    """Bytes as an article to clean: a PDF or a feed (by their bytes, whatever the name
+    says), else text decoded by evidence, in the format the name says or the text shows.
+
+    ``name`` is how messages call the input (a URL without its password); ``source``
+    by default."""
+    shown = name or source
+    if data.startswith(PDF_MAGIC):
+        return RawArticle(source, "pdf", "", data=data)
+    if is_feed(data):
+        return RawArticle(source, "feed", "", data=data)
+    if format_hint == "feed":
+        raise InputError(f"{shown} is not an RSS or Atom feed", fix="check the file")
+    if format_hint == "pdf":
+        raise InputError(f"{shown} is not a PDF file", fix="check the file")
+    decoded = decode_text(data, shown, declared=declared)
+    article_format = format_hint or sniff_format(decoded.text)
+    return RawArticle(source, article_format, decoded.text, warnings=decoded.warnings)
 
 
 def _read_capped(stream: BinaryIO, max_bytes: int, source: str) -> bytes:
@@ -213,38 +295,131 @@ def _megabytes(size: int) -> str:
 
 
 def decode_bytes(data: bytes, source: str, *, declared: str | None = None) -> str:
-    """Text from bytes by evidence; refuse binaries and undecidable encodings."""
+    """Text from bytes by evidence; refuse binaries and undecidable encodings.
+
+    What was repaired on the way (invalid bytes replaced, NUL bytes dropped) is
+    left out; :func:`decode_text` returns it as warnings."""
+    return decode_text(data, source, declared=declared).text
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded text, and what decoding repaired on the way, one warning per repair."""
+
+    text: str
+    warnings: tuple[str, ...] = ()
+
+
+def decode_text(data: bytes, source: str, *, declared: str | None = None) -> Decoded:
+    """Decode like a browser, but refuse what a browser would show as garbage.
+
+    Byte-order marks first, then the declared charset (HTTP header or ``<meta>``),
+    then UTF-8, then Windows-1252.  A few invalid bytes in otherwise good text (a
+    stray Latin-1 byte pasted into a UTF-8 page) become U+FFFD with a warning
+    naming the count; NUL bytes in an HTML page are dropped, as browsers do.
+    Binaries and text whose encoding cannot be told are refused.
+    """
     if not data.strip():
         raise InputError(f"{source} is empty", fix="give a file with the article's text")
     for bom, encoding in BOMS:
         if data.startswith(bom):
-            return _strict(data[len(bom) :], encoding, source)
+            return _decode_marked(data[len(bom) :], encoding, source)
     for magic, kind in MAGIC:
         if data.startswith(magic):
             raise InputError(f"{source} is {kind}, not text", fix="save the article as .txt")
     utf16 = _bomless_utf16(data)
     if utf16:
-        return _strict(data, utf16, source)
+        return _decode_marked(data, utf16, source)
+    warnings: list[str] = []
     if b"\x00" in data:
-        raise InputError(f"{source} is a binary file", fix="give a .txt, .md or .html article")
+        nuls = data.count(0)
+        if not _looks_like_html(data) or nuls > _repair_limit(data):
+            raise InputError(f"{source} is a binary file", fix="give a .txt, .md or .html article")
+        data = data.replace(b"\x00", b"")
+        warnings.append(f"dropped {nuls} NUL byte{'s' if nuls != 1 else ''} from {source}")
     declared = declared or _meta_charset(data)
-    candidates = [declared] if declared else []
-    for encoding in [*candidates, "utf-8"]:
+    for encoding in [declared] if declared else []:
         try:
-            return _text_or_refuse(data.decode(_codec(encoding)), source)
-        except (UnicodeDecodeError, LookupError):
+            decoded = _decode_declared(data, _codec(encoding), source)
+        except LookupError:
             continue
-    return _text_or_refuse(_single_byte(data, source), source)
+        if decoded is not None:
+            return Decoded(decoded.text, (*warnings, *decoded.warnings))
+    decoded = _decode_utf8(data, source)
+    if decoded is None:
+        decoded = Decoded(_text_or_refuse(_single_byte(data, source), source))
+    return Decoded(decoded.text, (*warnings, *decoded.warnings))
 
 
-def _strict(data: bytes, encoding: str, source: str) -> str:
-    try:
-        return _text_or_refuse(data.decode(encoding), source)
-    except UnicodeDecodeError:
+# At most one repaired byte in a thousand (and at least this many): stray bytes from a
+# copy-paste are few, while a wrong encoding breaks every accented letter of the text.
+MIN_REPAIRS = 16
+REPAIRS_PER_BYTE = 1 / 1000
+
+
+def _repair_limit(data: bytes) -> int:
+    return max(MIN_REPAIRS, int(len(data) * REPAIRS_PER_BYTE))
+
+
+def _replaced(text: str, data: bytes) -> int:
+    """How many U+FFFD decoding put in (not counting those the bytes spelled out)."""
+    return text.count("\ufffd") - data.count("\ufffd".encode())
+
+
+def _decode_marked(data: bytes, encoding: str, source: str) -> Decoded:
+    """Decode text that a byte-order mark (or UTF-16's NUL pattern) says is ``encoding``.
+
+    That leaves no doubt about what the file claims, so too many invalid bytes are refused."""
+    decoded = _decode_declared(data, encoding, source)
+    if decoded is None:
         raise InputError(
             f"{source} claims to be {encoding.upper()} but is not valid {encoding.upper()}",
             fix="save it as UTF-8 and ingest it again",
-        ) from None
+        )
+    return decoded
+
+
+def _decode_declared(data: bytes, encoding: str, source: str) -> Decoded | None:
+    """Decode with a declared encoding, replacing a few invalid bytes; ``None`` when too
+    many are invalid (a charset label may simply be wrong: the caller goes on to the
+    evidence)."""
+    text = data.decode(encoding, errors="replace")
+    replaced = _replaced(text, data)
+    if replaced and (replaced > _repair_limit(data) or not _has_non_ascii(text)):
+        return None
+    return Decoded(_text_or_refuse(text, source), _replacement_warning(replaced, source, encoding))
+
+
+def _decode_utf8(data: bytes, source: str) -> Decoded | None:
+    """UTF-8, with a few invalid bytes replaced when the rest shows it really is UTF-8."""
+    text = data.decode("utf-8", errors="replace")
+    replaced = _replaced(text, data)
+    if replaced == 0:
+        return Decoded(_text_or_refuse(text, source))
+    # Isolated high bytes and no valid multi-byte sequence: a single-byte encoding.
+    if replaced > _repair_limit(data) or not _has_non_ascii(text):
+        return None
+    return Decoded(_text_or_refuse(text, source), _replacement_warning(replaced, source, "utf-8"))
+
+
+def _has_non_ascii(text: str) -> bool:
+    """Whether a character beyond ASCII decoded validly (evidence for the encoding)."""
+    return any(ord(ch) > 0x7F and ch != "\ufffd" for ch in text)
+
+
+def _replacement_warning(replaced: int, source: str, encoding: str) -> tuple[str, ...]:
+    if not replaced:
+        return ()
+    plural = "s" if replaced != 1 else ""
+    return (
+        f"replaced {replaced} invalid byte{plural} in {source} with U+FFFD "
+        f"(not valid {codecs.lookup(encoding).name.upper()})",
+    )
+
+
+def _looks_like_html(data: bytes) -> bool:
+    head = data[:2048].replace(b"\x00", b"").lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<body" in head or b"<head" in head
 
 
 def _bomless_utf16(data: bytes) -> str | None:

@@ -67,9 +67,13 @@ def _shifted(text: str, offset: int) -> Iterator[tuple[int, int]]:
         yield offset + start, offset + end
 
 
-def split_sentences(text: str) -> tuple[Sentence, ...]:
+def split_sentences(text: str, *, limit: int | None = None) -> tuple[Sentence, ...]:
+    """The sentences of ``text``; with ``limit``, no more than that many (the first ones):
+    splitting stops there, so a caller that refuses long texts need not split them whole."""
     sentences: list[Sentence] = []
     for offset, paragraph in _paragraphs(text):
+        if limit is not None and len(sentences) >= limit:
+            break
         if not paragraph.strip():
             continue
         for start, end in _units(paragraph):
@@ -80,4 +84,4 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
             lead = len(piece) - len(piece.lstrip())
             begin = offset + start + lead
             sentences.append(Sentence(len(sentences), begin, begin + len(stripped), stripped))
-    return tuple(sentences)
+    return tuple(sentences[:limit] if limit is not None else sentences)

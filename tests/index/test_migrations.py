@@ -33,7 +33,7 @@ def test_a_schema_3_store_gains_the_team_tables_and_keeps_its_documents(
     db.close()
 
     store = Store.open(settings)
-    assert migrations.version(store.db) == migrations.SCHEMA_VERSION == 5
+    assert migrations.version(store.db) == migrations.SCHEMA_VERSION == 6
     assert set(TEAM) <= tables(store.db)
     assert store.count_chunks() > 0
     store.close()

@@ -13,11 +13,12 @@ from qa.api import forget
 from qa.config import Settings
 from qa.errors import EmbedderMismatchError, NotIngestedError, UnknownDocumentError
 from qa.index.embed import Vectors
-from qa.index.migrations import SCHEMA_VERSION
+from qa.index.migrations import DOCUMENT_META_COLUMNS, SCHEMA_VERSION
 from qa.index.retrieve import retrieve
 from qa.index.store import Store
 from qa.ingestion.pipeline import ingest
-from tests.helpers import ROOT, SEED
+from qa.types import DocumentMeta
+from tests.helpers import HTML_PAGE, ROOT, SEED
 
 EVAL_ARTICLES = ROOT / "eval" / "articles"
 
@@ -282,6 +283,53 @@ def test_a_schema_2_store_is_upgraded_in_place(settings: Settings) -> None:
     store = Store.open(settings)
     assert _fts_rows(store) == _chunk_rows(store) != []
     store.close()
+
+
+def test_a_schema_5_store_gains_document_metadata_in_place(
+    settings: Settings, tmp_path: Path
+) -> None:
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    report = ingest([SEED, page], settings=settings)
+    doc_id, page_id = (outcome.doc_id for outcome in report.outcomes)
+    store = Store.open(settings)
+    before = store.get_document(doc_id)
+    # What version 5 wrote: documents without the metadata columns.
+    for column in DOCUMENT_META_COLUMNS:
+        store.db.execute(f"ALTER TABLE documents DROP COLUMN {column}")
+    store.db.execute("PRAGMA user_version = 5")
+    store.db.commit()
+    store.close()
+
+    upgraded = Store.open(settings)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    after = upgraded.get_document(doc_id)
+    assert (after.text, after.sentences, after.title, after.version) == (
+        before.text,
+        before.sentences,
+        before.title,
+        before.version,
+    )
+    assert after.meta == DocumentMeta()
+    assert upgraded.get_document(page_id).meta == DocumentMeta()
+    infos = upgraded.list_documents()
+    assert all(info.to_dict()["site"] is None for info in infos)
+    upgraded.close()
+    # The page ingested again: its text is unchanged (same id, same version, no new
+    # vectors), and what it says about itself is stored now.
+    [outcome] = ingest([page], settings=settings).outcomes
+    assert (outcome.status, outcome.doc_id, outcome.note) == (
+        "unchanged",
+        page_id,
+        "metadata updated",
+    )
+    store = Store.open(settings)
+    assert store.get_document(page_id).meta.site == "Example News"
+    assert store.get_document(doc_id).meta == DocumentMeta()
+    store.close()
+    # Again: nothing to do.
+    [outcome] = ingest([page], settings=settings).outcomes
+    assert (outcome.status, outcome.note) == ("unchanged", "")
 
 
 def test_a_batch_of_documents_writes_its_vectors_in_one_chroma_call(settings: Settings) -> None:

@@ -11,12 +11,16 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.config import Settings
 from qa.index.store import Store, database_path
+from qa.index.team import decode, encode
 from qa.index.team import revisions as complete_revisions
+from qa.types import Document, DocumentMeta, Sentence
 from tests.helpers import (
+    HTML_PAGE,
     ROOT,
     SEED,
     ChromaServer,
@@ -302,3 +306,47 @@ def test_repair_rebuilds_vectors_lost_on_the_server(
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert set(lost) <= set(vectors.get(include=[])["ids"])
     assert qa(a, chroma_server, "check").returncode == 0
+
+
+def test_a_record_carries_the_page_metadata_and_an_older_one_reads_without(
+    tmp_path: Path,
+) -> None:
+    text = "The dam opened on Tuesday."
+    document = Document(
+        "d1",
+        "New dam opens",
+        "https://news.example/dam",
+        text,
+        (Sentence(0, 0, len(text), text),),
+        "2025-03-14T10:00:00+00:00",
+        version="v1",
+        sources=("https://news.example/dam",),
+        meta=DocumentMeta(site="Example News", author="Ann Writer", published="2025-03-14"),
+    )
+    vectors = np.ones((1, 384), dtype=np.float32)
+    record = decode(encode(document, [], vectors, "minilm"))
+    assert record.document == document
+    assert isinstance(record.document.meta, DocumentMeta)
+    # A record written before documents had metadata: none, not a failure.
+    payload = json.loads(encode(document, [], vectors, "minilm"))
+    del payload["document"]["meta"]
+    assert decode(json.dumps(payload)).document.meta == DocumentMeta()
+
+
+def test_a_teammate_sees_the_outlet_and_date_of_a_page(
+    chroma_server: ChromaServer, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    page = tmp_path / "dam.html"
+    page.write_text(HTML_PAGE, encoding="utf-8")
+    ok_json(qa(a, chroma_server, "ingest", str(page), "--json"))
+    listed = ok_json(qa(b, chroma_server, "list", "--json"))
+    [document] = listed["documents"]  # type: ignore[misc]
+    assert (document["site"], document["author"], document["published"]) == (
+        "Example News",
+        "Ann Writer",
+        "2025-03-14",
+    )
+    answer = ok_json(qa(b, chroma_server, "ask", "How many homes will the dam supply?", "--json"))
+    citation = answer["citations"][0]  # type: ignore[index]
+    assert (citation["site"], citation["published"]) == ("Example News", "2025-03-14")

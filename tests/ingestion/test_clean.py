@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from qa.ingestion.clean import clean_text, extract_html
+import pytest
+
+from qa.ingestion.clean import clean_text, extract_html, extract_html_fallback
+from qa.types import DocumentMeta
 from tests.helpers import HTML_PAGE
 
 SEED_DEBRIS = [
@@ -86,12 +89,26 @@ def test_list_items_stay_separate_paragraphs() -> None:
     ]
 
 
-def test_html_article_body_is_extracted() -> None:
+def test_html_article_body_and_metadata_are_extracted() -> None:
     article = extract_html(HTML_PAGE)
     assert article.title == "New dam opens on the river"
-    assert article.text == (
-        "The new dam opened on Tuesday after six years of building.\n\n"
-        "Engineers said it will supply power to 200,000 homes.\n\nCritics disagreed."
+    paragraphs = article.text.split("\n\n")
+    assert paragraphs[:4] == [
+        "The river town of Example finally has its dam, two years late and at twice the "
+        "price first announced.",
+        "The new dam opened on Tuesday after six years of building.",
+        "Engineers said it will supply power to 200,000 homes.",
+        "Critics disagreed.",
+    ]
+    assert len(paragraphs) == 6
+    for furniture in ("Share on", "Photo: AP", "Related", "First!", "Copyright", "masthead"):
+        assert furniture not in article.text
+    assert article.meta == DocumentMeta(
+        site="Example News",
+        author="Ann Writer",
+        published="2025-03-14",
+        url="https://news.example/2025/03/14/dam-opens",
+        language="en",
     )
 
 
@@ -103,6 +120,15 @@ def test_html_without_article_element_uses_body() -> None:
     article = extract_html(page)
     assert article.title == "Quiet day"
     assert article.text == "Nothing happened today, police said."
+    assert article.meta == DocumentMeta()
+
+
+def test_qa_parser_is_the_fallback_when_trafilatura_finds_nothing() -> None:
+    # A fragment saved as .html: trafilatura does not take it for a page; qa's parser reads it.
+    page = "<p>The council meets on Thursday at noon in the town hall, the clerk said.</p>"
+    article = extract_html(page)
+    assert article.text == extract_html_fallback(page).text
+    assert article.text == "The council meets on Thursday at noon in the town hall, the clerk said."
 
 
 def test_prose_that_starts_like_page_furniture_is_kept() -> None:
@@ -133,3 +159,58 @@ def test_html_title_with_a_line_break_is_one_line() -> None:
 def test_markdown_removed_mid_line_leaves_single_spaces() -> None:
     article = clean_text("Title\n\nThe ** vote ** passed.", markdown=True)
     assert article.text == "The vote passed."
+
+
+# No silent cuts: what the cleaner removes is counted, and a large cut is not made.
+
+COMMENTED = (
+    "Bridge reopens after repairs\n\n"
+    "The river bridge reopened on Monday after three months of repairs.\n\n"
+    "{heading}\n\n"
+    "Officials said the repairs cost two million euros, more than planned.\n\n"
+    "The next inspection of the bridge is due in May, the council said.\n"
+)
+
+
+@pytest.mark.parametrize("heading", ["Comments", "LEAVE A REPLY"])
+def test_a_lone_comment_heading_inside_an_article_cuts_nothing(heading: str) -> None:
+    article = clean_text(COMMENTED.format(heading=heading))
+    assert article.text.split("\n\n") == [
+        "The river bridge reopened on Monday after three months of repairs.",
+        "Officials said the repairs cost two million euros, more than planned.",
+        "The next inspection of the bridge is due in May, the council said.",
+    ]
+    [dropped] = article.dropped
+    assert (dropped.kind, dropped.kept, dropped.paragraphs, dropped.after) == (
+        "tail",
+        True,
+        2,
+        heading,
+    )
+    assert "--trim-tail" in dropped.describe()
+
+
+def test_trim_tail_cuts_and_says_how_much() -> None:
+    article = clean_text(COMMENTED.format(heading="Comments"), trim_tail=True)
+    assert article.text == "The river bridge reopened on Monday after three months of repairs."
+    [dropped] = article.dropped
+    assert dropped.describe() == "dropped 2 paragraphs after 'Comments' (24 words)"
+
+
+def test_a_small_comment_section_is_cut_and_reported() -> None:
+    body = " ".join(["The council met on Monday and approved the budget for next year."] * 8)
+    article = clean_text(f"Budget passes\n\n{body}\n\nComments\n\nFirst! Nice.\n")
+    assert article.text == body
+    assert [dropped.describe() for dropped in article.dropped] == [
+        "dropped 1 paragraph after 'Comments' (2 words)"
+    ]
+
+
+def test_furniture_lines_are_counted() -> None:
+    article = clean_text(
+        "Storm hits coast\n\nShare\n\nUpdated 10:42\n\nA storm hit the coast on Sunday.\n\n"
+        "Subscribe to our newsletter\n"
+    )
+    assert article.text == "A storm hit the coast on Sunday."
+    [dropped] = article.dropped
+    assert (dropped.kind, dropped.paragraphs) == ("furniture", 3)

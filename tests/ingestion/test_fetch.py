@@ -31,6 +31,7 @@ import pytest
 from qa.errors import InputError
 from qa.ingestion.fetch import (
     MAX_REDIRECTS,
+    Fetched,
     IPAddress,
     Reach,
     fetch,
@@ -353,6 +354,46 @@ def test_a_public_page_cannot_redirect_into_the_private_network(
     assert fetch_for_test(f"{private.url}/admin") == PAGE
 
 
+def test_a_link_from_a_public_feed_cannot_lead_into_the_private_network(
+    make_server: Callable[..., Server],
+) -> None:
+    public = make_server("127.0.0.2")
+    private = make_server("127.0.0.1")
+    private.routes["/admin"] = (200, {}, PAGE)
+    public.routes["/feed"] = (200, {"Content-Type": "application/rss+xml"}, b"<rss/>")
+    feed = fetch(
+        f"{public.url}/feed",
+        max_bytes=1 << 20,
+        timeout=5,
+        accept=("application/rss+xml",),
+        classify=classify_for_test,
+        resolve=hosts_resolver,
+    )
+    # The feed says where it came from; a link found in it is fetched as from there.
+    assert feed.public
+    with pytest.raises(InputError) as refusal:
+        fetch(
+            f"{private.url}/admin",
+            max_bytes=1 << 20,
+            timeout=5,
+            from_public=feed.public,
+            classify=classify_for_test,
+            resolve=hosts_resolver,
+        )
+    message = str(refusal.value)
+    assert "127.0.0.1 is a loopback address" in message
+    assert "no link from a public page or feed into loopback or private networks" in message
+    assert private.connections == []
+    # A private feed's links may stay private (a local server is a common use).
+    assert not fetch_for_test_page(f"{private.url}/admin").public
+
+
+def fetch_for_test_page(url: str) -> Fetched:
+    return fetch(
+        url, max_bytes=1 << 20, timeout=5, classify=classify_for_test, resolve=hosts_resolver
+    )
+
+
 def test_once_public_always_public_for_the_rest_of_the_chain(
     make_server: Callable[..., Server],
 ) -> None:
@@ -547,8 +588,8 @@ def test_gzip_is_decoded_and_a_gzip_bomb_is_capped(server: Server) -> None:
 
 
 def test_content_type_and_charset_are_kept(server: Server) -> None:
-    server.routes["/pdf"] = (200, {"Content-Type": "application/pdf"}, b"%PDF-1.4 " * 100)
-    refused(f"{server.url}/pdf", "/pdf is application/pdf, not a web page")
+    server.routes["/png"] = (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n\x1a\n" * 100)
+    refused(f"{server.url}/png", "/png is image/png, not a web page, text, PDF or feed")
     latin = "<html><body><p>Le café de Düsseldorf a rouvert vendredi, dit François.</p>"
     server.routes["/latin"] = (
         200,

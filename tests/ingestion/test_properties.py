@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qa.ingestion.chunk import chunk_sentences
-from qa.ingestion.clean import ZERO_WIDTH, clean_text, extract_html
+from qa.ingestion.clean import INVISIBLE, clean_text, extract_html
 from qa.text.split import split_sentences
 from qa.text.tokens import encoding
 from qa.types import Chunk, Sentence
@@ -368,11 +369,12 @@ def check_clean_output(text: str) -> None:
         assert paragraph == paragraph.strip(), repr(paragraph)
         # Within a paragraph the only whitespace is single ASCII spaces.
         assert " ".join(paragraph.split()) == paragraph, repr(paragraph)
-        assert not set(paragraph) & set(map(chr, ZERO_WIDTH)), repr(paragraph)
+        assert not set(paragraph) & set(map(chr, INVISIBLE)), repr(paragraph)
 
 
 def non_space(text: str) -> str:
-    return "".join(text.translate(ZERO_WIDTH).split())
+    # Stored text is NFC: compare in that form (composing "e" + U+0301 invents nothing).
+    return unicodedata.normalize("NFC", "".join(text.translate(INVISIBLE).split()))
 
 
 def is_subsequence(needle: str, haystack: str) -> bool:

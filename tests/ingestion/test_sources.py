@@ -63,7 +63,6 @@ def test_empty_and_whitespace_files_are_refused(tmp_path: Path, content: bytes) 
 @pytest.mark.parametrize(
     ("content", "kind"),
     [
-        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "a PDF file"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "a PNG image"),
         (gzip.compress(ARTICLE.encode(), mtime=0), "a gzip archive"),
         (b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "a zip archive"),
@@ -133,6 +132,95 @@ def test_an_undecidable_encoding_is_refused(tmp_path: Path) -> None:
     assert_refused(path, "tokyo.txt", "cannot tell the text encoding", "save it as UTF-8")
 
 
+# -- decoding like a browser ------------------------------------------------------
+
+
+def html_page(body: str, charset: str = "utf-8") -> str:
+    return (
+        f'<!doctype html><html><head><meta charset="{charset}"><title>Library</title></head>'
+        f"<body><article><h1>Town opens new library</h1>{body}</article></body></html>"
+    )
+
+
+def ingest_ok(path: Path) -> tuple[str, str]:
+    """Ingest one file that must go in; its stored text and the stderr of the run."""
+    code, _, err = run("ingest", str(path))
+    assert code == 0, err
+    [document] = stored_documents()
+    return stored_text(str(document["id"])), err
+
+
+def test_a_few_invalid_bytes_in_a_utf8_page_are_replaced_with_a_warning(tmp_path: Path) -> None:
+    # A page that says UTF-8, with three Latin-1 bytes pasted in: browsers show it.
+    body = (
+        "<p>The town of Grünwald opened its new library on Monday, the mayor said.</p>"
+        "<p>It cost 2 million euros, the council's report says.</p>"
+    ).encode()
+    body = body.replace(b"2 million", b"\xa32 million \xb1\xe9")
+    path = tmp_path / "stray.html"
+    path.write_bytes(html_page("").encode().replace(b"</h1>", b"</h1>" + body))
+    text, err = ingest_ok(path)
+    assert "Grünwald" in text and "\ufffd2 million \ufffd\ufffd" in text
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "replaced 3 invalid bytes" in warnings[0], err
+    assert "stray.html" in warnings[0]
+
+
+def test_a_utf8_label_on_a_latin1_page_does_not_garble_it(tmp_path: Path) -> None:
+    # No valid UTF-8 sequence at all: the label is wrong, the bytes are Windows-1252.
+    page = html_page("<p>Le café de Düsseldorf a rouvert vendredi, dit François.</p>")
+    path = tmp_path / "mislabelled.html"
+    path.write_bytes(page.encode("cp1252"))
+    text, err = ingest_ok(path)
+    assert "café de Düsseldorf" in text and "\ufffd" not in text
+    assert "warning:" not in err
+
+
+def test_nul_bytes_in_a_page_are_dropped(tmp_path: Path) -> None:
+    page = html_page("<p>The new library opened on Monday, the mayor said.</p>").encode()
+    path = tmp_path / "nul.html"
+    path.write_bytes(page.replace(b"library opened", b"library\x00 opened\x00"))
+    text, err = ingest_ok(path)
+    assert "The new library opened on Monday" in text and "\x00" not in text
+    assert "dropped 2 NUL bytes" in err
+
+
+def test_invisible_characters_are_removed_from_stored_text(tmp_path: Path) -> None:
+    # Soft hyphens, zero-width characters and bidi controls: invisible, but they split words.
+    hidden = (
+        "The Lauf\u00adzeit of the new li\u00adbrary is ten years, "
+        "the may\u200bor said on Mon\u2060day.\n\n"
+        "Its \u202ecatalogue\u202c lists \u2066forty\u2069 thousand books."
+    )
+    path = tmp_path / "hidden.txt"
+    path.write_text(f"Library opens\n\n{hidden}\n", encoding="utf-8")
+    text, _ = ingest_ok(path)
+    assert text == (
+        "The Laufzeit of the new library is ten years, the mayor said on Monday.\n\n"
+        "Its catalogue lists forty thousand books."
+    )
+    code, out, _ = run("ask", "What is the Laufzeit of the library?", "--json")
+    assert code == 0 and "Laufzeit" in json.loads(out)["answer"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("photo.html", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))),
+        ("noise.html", bytes(range(256)) * 64),
+        # An HTML start, then mostly NULs: not a page with a few stray ones.
+        ("padded.html", b"<html><body><p>Hello there.</p>" + b"\x00" * 4096),
+    ],
+)
+def test_real_binaries_are_still_refused(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, out, err = run("ingest", str(path))
+    assert code == 2 and out == ""
+    assert_one_line_error(err, name)
+    assert "binary" in err or "image" in err
+
+
 def test_html_that_is_all_script_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "app.html"
     path.write_text(
@@ -196,7 +284,8 @@ def test_a_folder_with_some_bad_files_is_ingested_partially(tmp_path: Path) -> N
     assert code == 3, err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
-    assert any("scan.txt is a PDF file" in line for line in errors)
+    # A PDF by its bytes, whatever its name says; this one is damaged.
+    assert any("cannot read the PDF" in line and "scan.txt" in line for line in errors)
     assert any("empty.md is empty" in line for line in errors)
     assert "2 added, 0 updated, 0 unchanged, 2 failed" in err
     assert "Traceback" not in err
@@ -279,7 +368,7 @@ def test_url_failures_are_refused_clearly(
     monkeypatch.setenv("QA_URL_TIMEOUT", "1")
     assert_refused(f"{trouble_server}/missing", "/missing", "HTTP 404")
     assert_refused(f"{trouble_server}/loop", "/loop", "redirect loop")
-    assert_refused(f"{trouble_server}/pdf", "/pdf", "application/pdf", "not a web page")
+    assert_refused(f"{trouble_server}/pdf", "/pdf", "cannot read the PDF")
     started = time.monotonic()
     assert_refused(f"{trouble_server}/huge-declared", "larger than the 5 MB input limit")
     assert time.monotonic() - started < 2
