@@ -96,7 +96,8 @@ class SummaryKnobs:
     """
 
     # Words per asked summary sentence: the budget is this times the sentences asked for,
-    # and a summary never exceeds it (-n 5: 130 words, issue 16's length bar).
+    # and a summary never exceeds it (-n 5: 130 words, issue 16's length bar), except that
+    # the first news sentence may take up to ``lead_cap`` words alone (-n 1).
     words_per_sentence: int = 26
     # An excerpt's gain is divided by its words to this power: below 1, a longer excerpt
     # that carries more may still win over a short one.
@@ -344,7 +345,10 @@ def summarize(
                 for o in options
                 if o.key == (d, index)
                 and (not o.needs_previous or (d, index - 1) in taken)
-                and words + o.words <= (budget if not chosen else budget * knobs.lead_words)
+                # The story's first news sentence always opens the summary, even when it
+                # alone is longer than the budget of one asked sentence.
+                and words + o.words
+                <= (max(budget, knobs.lead_cap) if not chosen else budget * knobs.lead_words)
             ]
             if forms:
                 # Its fullest form that is not too long (trimming may drop a fact), else its
