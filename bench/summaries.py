@@ -1,12 +1,13 @@
 """Summary quality of the offline engine beside its anchors, measured in one run.
 
-    python bench/summaries.py                       # eval/ and eval/summaries-untuned
+    python bench/summaries.py                       # eval/ and the two summaries-untuned sets
     python bench/summaries.py --before 0bad104      # also the engine as it was at a commit
+    python bench/summaries.py --before f7a2cc3 --before 0bad104   # several commits
     python bench/summaries.py --sentences 5 DATASET...
 
 For each dataset with summary gold it runs ``qa eval``'s own scorer over three
 summarisers and prints one Markdown table row each: the engine as it is now; the
-engine's summariser as it was at ``--before`` (its ``summariser.py`` read from git
+engine's summariser as it was at each ``--before`` (its ``summariser.py`` read from git
 and run on the same documents, vectors and embedder); and lead-N, the first N
 sentences of each article that make a claim (not the headline or dateline), the
 naive anchor of news summarisation. Columns: key-fact coverage, party coverage,
@@ -110,18 +111,25 @@ def load_summariser(revision: str) -> ModuleType:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="*", type=Path)
-    parser.add_argument("--before", help="git revision of the summariser to compare with")
+    parser.add_argument(
+        "--before",
+        action="append",
+        default=[],
+        help="git revision of the summariser to compare with (may be given several times)",
+    )
     parser.add_argument("--sentences", type=int, default=5)
     args = parser.parse_args()
-    datasets = args.datasets or [ROOT / "eval", ROOT / "eval" / "summaries-untuned"]
+    datasets = args.datasets or [
+        ROOT / "eval",
+        ROOT / "eval" / "summaries-untuned",
+        ROOT / "eval" / "summaries-untuned-2",
+    ]
     rows: list[tuple[str, str, dict[str, float]]] = []
     for dataset in datasets:
         label = str(dataset.relative_to(ROOT)) if dataset.is_relative_to(ROOT) else str(dataset)
-        runs: list[tuple[str, object]] = [("engine after", None)]
-        if args.before:
-            runs.append(
-                (f"engine before ({args.before})", BeforeBackend(load_summariser(args.before)))
-            )
+        runs: list[tuple[str, object]] = [("engine now", None)]
+        for revision in args.before:
+            runs.append((f"engine at {revision}", BeforeBackend(load_summariser(revision))))
         runs.append((f"lead-{args.sentences}", LeadBackend()))
         for name, backend in runs:
             report = evaluate(

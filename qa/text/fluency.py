@@ -12,10 +12,17 @@ the eval counts them (``summary_fragments``).
 
 Parts of speech come from the Brill-style tagger that TextBlob ships (Pattern's
 English lexicon, context rules and suffix rules, bundled in the wheel: nothing is
-downloaded, ~0.4 s to load once, ~0.1 ms a sentence). It was chosen over word
-lists alone because "no finite verb" and "a reporting verb with nothing said after
-it" need to tell "attack"/"attacks" the noun from the verb, which no list can;
+downloaded, ~0.1 ms a sentence). It was chosen over word lists alone because "no
+finite verb" and "a reporting verb with nothing said after it" need to tell
+"attack"/"attacks" the noun from the verb, which no list can;
 ``tests/text/test_fluency.py`` holds the labelled sentences it is measured on.
+
+The tagger is loaded from TextBlob's own files without importing the ``textblob``
+package, whose ``__init__`` imports NLTK (~0.5-0.85 s of every cold ``qa
+summarize``) for features this check does not use: the same code and data give the
+same tags (checked on the 1,768 sentences of ``eval/``'s articles and three SQuAD
+articles, and by ``tests/text/test_fluency.py``), in ~0.03 s plus ~0.2 s to read the
+lexicon once.
 
 Not handled: whether two clauses joined by a semicolon belong together (the
 summariser decides that from the source), pronouns that are not the first word or
@@ -26,10 +33,12 @@ finite verb when nothing else in the sentence is one).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 Problem = Literal[
     "reporting frame without content",
@@ -91,19 +100,44 @@ Tagged = tuple[tuple[str, str], ...]
 
 
 @lru_cache(maxsize=1)
-def _tagger() -> object:
-    # Imported here: loading the lexicon takes ~0.4 s, and only summaries need it.
-    from textblob.en import tag as pattern_tag
+def _parser() -> Any:
+    """TextBlob's English parser (Pattern's), built as ``textblob.en`` builds it, from the
+    installed package's ``_text.py`` and ``en/`` data files, without running
+    ``textblob/__init__.py`` (which imports NLTK). Loaded on first use: only summaries
+    need it."""
+    spec = importlib.util.find_spec("textblob")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("textblob is not installed (pip install textblob)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    text_spec = importlib.util.spec_from_file_location("_qa_pattern_text", folder / "_text.py")
+    if text_spec is None or text_spec.loader is None:
+        raise ModuleNotFoundError(f"textblob's tagger code is missing from {folder}")
+    pattern = importlib.util.module_from_spec(text_spec)
+    text_spec.loader.exec_module(pattern)
+    data = folder / "en"
+    lexicon = pattern.Lexicon(
+        path=str(data / "en-lexicon.txt"),
+        morphology=str(data / "en-morphology.txt"),
+        context=str(data / "en-context.txt"),
+        entities=str(data / "en-entities.txt"),
+        language="en",
+    )
+    return pattern.Parser(lexicon=lexicon, default=("NN", "NNP", "CD"), language="en")
 
-    return pattern_tag
+
+def _penn(token: str, pos: str) -> tuple[str, str]:
+    return token, pos
 
 
 @lru_cache(maxsize=1 << 14)
 def tag(text: str) -> Tagged:
-    """``text``'s tokens with Penn Treebank tags (curly quotes read as straight ones)."""
-    tagger = _tagger()
+    """``text``'s tokens with Penn Treebank tags (curly quotes read as straight ones).
+
+    What ``textblob.en.tag`` returns: tokenised, tagged, no chunks or lemmata.
+    """
     plain = text.translate(_ASCII_QUOTES)
-    return tuple((word, pos) for word, pos in tagger(plain))  # type: ignore[operator]
+    parsed = _parser().parse(plain, True, True, False, False, False, "utf-8", map=_penn)
+    return tuple((token[0], token[1]) for sentence in parsed.split() for token in sentence)
 
 
 def _words(tagged: Tagged) -> list[tuple[str, str]]:
@@ -190,13 +224,22 @@ def sentence_problems(sentence: str, previous: str | None = None) -> list[Proble
     first = words[0][0]
     opener = first.lower()
     # "Although the fire was put out." has no main clause; "Although ..., X did Y." has.
-    if opener in OPENING_CONJUNCTIONS or (opener in SUBORDINATORS and len(finite) < 2):
+    # "Since then, X did Y." opens with a phrase, not a clause: no verb before its comma.
+    if opener in OPENING_CONJUNCTIONS or (
+        opener in SUBORDINATORS and len(finite) < 2 and not _opening_phrase(text)
+    ):
         problems.append("starts with a conjunction")
     if _starts_lower(text, first):
         problems.append("starts lower-case")
     if _dangling_pronoun(text, words, previous):
         problems.append("dangling pronoun")
     return problems
+
+
+def _opening_phrase(text: str) -> bool:
+    """Whether a comma closes the opening words before any finite verb ("Since 2015, ...")."""
+    head, comma, _ = _outside_quotes(text).partition(",")
+    return bool(comma) and not _finite_positions(tag(head))
 
 
 def claim_problems(claim: str, previous: str | None = None) -> list[Problem]:

@@ -10,6 +10,9 @@ lower case).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from qa.text.fluency import claim_problems, sentence_problems, split_clauses
@@ -37,6 +40,7 @@ FRAGMENTS = [
     ("And in 2015 sold its South Korean chain HomePlus.", "starts with a conjunction"),
     ("But the rest are presumed dead.", "starts with a conjunction"),
     ("Although the fire was put out.", "starts with a conjunction"),
+    ("Since the fire was put out, in the morning.", "starts with a conjunction"),
     ("itself is correct and we are certainly supporting it.", "starts lower-case"),
     # Pronouns with nothing before them to refer to.
     ("He said the town would rebuild.", "dangling pronoun"),
@@ -72,6 +76,8 @@ SENTENCES = [
     "Although the fire was out by noon, the road stayed closed.",
     "The search was called off.",
     "Five people, who were all crew, were rescued while the rest are presumed dead.",
+    # A subordinator that opens a phrase, not a clause: "since" before a time.
+    "Since then, anti-immigration groups have increased their numbers and activities in Europe.",
 ]
 
 
@@ -108,3 +114,19 @@ def test_semicolons_inside_quotations_do_not_split_a_claim() -> None:
         "One thing happened.",
         "another did.",
     ]
+
+
+def test_the_tagger_is_textblobs_own_without_nltk() -> None:
+    """The tags are those of ``textblob.en.tag`` (same code and data), loaded without the
+    ``textblob`` package, whose ``__init__`` imports NLTK: checked in a fresh process."""
+    script = (
+        "import sys\n"
+        "from qa.text.fluency import tag\n"
+        "mine = tag('The capsule docked and Woolworths limited purchases on Monday.')\n"
+        "assert 'nltk' not in sys.modules and 'textblob' not in sys.modules, 'imported'\n"
+        "from textblob.en import tag as textblob_tag\n"
+        "theirs = textblob_tag('The capsule docked and Woolworths limited purchases on Monday.')\n"
+        "assert list(mine) == [tuple(pair) for pair in theirs], (mine, theirs)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -6,6 +6,12 @@ import numpy as np
 
 from qa.backends.offline.discourse import attributed_name
 from qa.backends.offline.summariser import (
+    DEFINITION,
+    KNOBS,
+    _name_key,
+    _positions,
+    _readable,
+    _sides,
     drop_appositives,
     excerpts,
     neutralise,
@@ -248,3 +254,84 @@ def test_a_person_is_introduced_by_full_name() -> None:
     )
     draft = summarize([story], 2, _vectors, _embed)
     assert "Bill Brown" in " ".join(claim.text for claim in draft.claims)
+
+
+NEWS = make_paragraph_document(
+    [
+        ["Monday, March 2, 2020"],
+        ["A fire destroyed the Riverton paper mill on Sunday night."],
+        ["Acme Paper is a family firm founded in 1920."],
+        ["Eleven workers were hurt and two are in hospital."],
+        ["The mill will stay closed for at least six months, Acme Paper said."],
+        [
+            "Union leader Ann Lee said the workers must be paid while the mill is closed.",
+            "Fire chief Tom Hale said the cause was not yet known.",
+        ],
+        ["In 2015, a smaller fire closed the mill for a week."],
+    ]
+)
+
+
+def test_the_news_comes_first_and_a_definition_is_not_news() -> None:
+    # Two asked: the first two sentences that report news, not the dateline and not
+    # "Acme Paper is a family firm ...", which defines rather than reports.
+    draft = summarize([NEWS], 2, _vectors, _embed)
+    indexes = [ref.index for claim in draft.claims for ref in claim.refs]
+    assert indexes[:2] == [1, 3]
+    assert DEFINITION.match("Acme Paper is a family firm founded in 1920.")
+    assert DEFINITION.match("The Supreme Court is the final court of appeal.")
+    assert not DEFINITION.match("He remarked toilet paper is a bulky item.")
+    assert not DEFINITION.match("This is the unanimous judgment of all 11 Justices.")
+
+
+def test_a_summary_never_exceeds_its_word_budget() -> None:
+    for asked in (1, 2, 3, 5):
+        draft = summarize([NEWS], asked, _vectors, _embed)
+        words = sum(len(claim.text.split()) for claim in draft.claims)
+        # The lead alone may take up to lead_cap words when one sentence is asked for.
+        assert words <= max(KNOBS.words_per_sentence * asked, KNOBS.lead_cap)
+
+
+def test_two_people_of_one_organisation_are_one_side() -> None:
+    story = make_paragraph_document(
+        [
+            ["Tesco agreed on Thursday to sell its Polish stores to Salling Group."],
+            ["Tesco said it would leave the Polish market."],
+            ["Matt Simister, Tesco's CEO for Central Europe, said it would stay in Hungary."],
+            ["Dave Lewis, CEO of Tesco, said last year that Tesco had no plans to leave."],
+        ]
+    )
+    positions = _positions([story])
+    sides = _sides([story], positions)
+    assert sides == {"simister": "tesco", "lewis": "tesco"}
+
+
+def test_an_organisation_is_keyed_by_its_own_name_not_its_head_noun() -> None:
+    assert _name_key("Salling Group") == _name_key("Salling") == "salling"
+    assert _name_key("Court of Session") != _name_key("Supreme Court")
+    assert _name_key("United States Department of Defense") == _name_key("United States")
+    assert _name_key("Santa Barbara County Sheriff Bill Brown") == "brown"
+
+
+def test_an_unquoted_charge_is_not_a_sides_position() -> None:
+    story = make_paragraph_document(
+        [
+            ["The Supreme Court ruled on Tuesday that the suspension of parliament was unlawful."],
+            [
+                "Former prime minister John Major has accused Johnson of misleading the Queen, and"
+                " argued that the true intent was to shut down debate."
+            ],
+        ]
+    )
+    draft = summarize([story], 3, _vectors, _embed)
+    assert "misleading the Queen" not in " ".join(claim.text for claim in draft.claims)
+
+
+def test_a_pronoun_chain_never_leaves_a_claim_without_its_antecedent() -> None:
+    claims = [
+        DraftClaim("Trump said he may declare an emergency; he also said he never threatens.", []),
+        DraftClaim("He also claimed the wall was crucial.", []),
+        DraftClaim("Mike Pence said there is a crisis.", []),
+    ]
+    kept = _readable(claims)
+    assert [claim.text for claim in kept] == [claims[0].text, claims[2].text]
