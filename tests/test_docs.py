@@ -1,8 +1,8 @@
 """Every code block in README.md and docs/ runs, so the documentation cannot rot.
 
 Blocks are read in order from each Markdown file and run in one scratch folder
-per file (``eval/`` linked in, ``QA_HOME`` inside it), so a ``qa ingest`` in one
-block is what a later ``qa ask`` reads:
+per file (``eval/`` and ``train/`` linked in, ``QA_HOME`` inside it), so a ``qa
+ingest`` in one block is what a later ``qa ask`` reads:
 
 * ``bash`` blocks run with ``bash -euo pipefail``; ``console`` blocks run the
   lines after ``$ `` (the other lines are shown output); ``python`` blocks run
@@ -12,9 +12,14 @@ block is what a later ``qa ask`` reads:
   OpenAI-compatible server. The test starts the real llama.cpp server (the
   ``llama_server`` fixture), points ``OPENAI_BASE_URL`` at it, writes its
   address where the docs show ``http://127.0.0.1:8080``, and turns a line that
-  starts such a server into a wait for the one already running.
+  starts such a server (``python -m tests.serve_gguf`` or ``python -m
+  llama_cpp.server``) into a wait for the one already running.
 * ``<!-- doc: needs=chroma -->``: the same for a ``chroma run`` server at
   ``http://127.0.0.1:8000``.
+* ``<!-- doc: needs=web -->``: the example fetches from the hostile web server the
+  security docs describe at ``http://127.0.0.1:8765`` and ``:8766`` (``/metadata``
+  redirects to the cloud metadata address, ``/file`` to ``file:///etc/passwd``,
+  ``/slow`` sends a header line every 0.2 s, forever): a real HTTP server on loopback.
 * The README's two commands (``<!-- command-1 -->``, ``<!-- command-2 -->``)
   install qa; ``.ci/run`` runs them exactly as written, so they are not run
   again here.
@@ -31,10 +36,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,8 +56,9 @@ BLOCK_TIMEOUT = 600
 # What the docs show for the servers an example talks to, and the commands that start them.
 LLM_ADDRESS = "http://127.0.0.1:8080"
 CHROMA_ADDRESS = "http://127.0.0.1:8000"
-STARTS_LLM = re.compile(r"^\s*python -m llama_cpp\.server\b")
+STARTS_LLM = re.compile(r"^\s*python -m (?:llama_cpp\.server|tests\.serve_gguf)\b")
 STARTS_CHROMA = re.compile(r"^\s*chroma run\b")
+WEB_ADDRESSES = ("http://127.0.0.1:8765", "http://127.0.0.1:8766")
 
 
 @dataclass
@@ -73,6 +81,7 @@ def read_blocks(path: Path) -> list[Block]:
     pending: dict[str, str] = {}
     inside: Block | None = None
     body: list[str] = []
+    indent = ""
     for number, line in enumerate(lines, start=1):
         if inside is not None:
             if line.strip().startswith("```"):
@@ -80,10 +89,12 @@ def read_blocks(path: Path) -> list[Block]:
                 blocks.append(inside)
                 inside, body = None, []
             else:
-                body.append(line)
+                # A block inside a list item is indented with it: its code is not.
+                body.append(line.removeprefix(indent))
             continue
         if line.strip().startswith("```"):
             inside = Block(path, number, line.strip()[3:].strip().lower(), "", pending)
+            indent = line[: len(line) - len(line.lstrip())]
             pending = {}
             continue
         match = DIRECTIVE.match(line.strip())
@@ -132,6 +143,7 @@ def _wait_line(url: str) -> str:
 class Services:
     llm: LlamaServer | None = None
     chroma_url: str = ""
+    web_url: str = ""
 
 
 def prepare(block: Block, services: Services, env: dict[str, str]) -> str:
@@ -156,7 +168,58 @@ def prepare(block: Block, services: Services, env: dict[str, str]) -> str:
             for line in code.splitlines()
         )
         code = code.replace(CHROMA_ADDRESS, services.chroma_url)
+    if "web" in needs:
+        for address in WEB_ADDRESSES:
+            code = code.replace(address, services.web_url)
     return code
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """The pages the security docs fetch: redirects qa must refuse, and a drip."""
+
+    stop: threading.Event
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            line = 0
+            while not self.stop.is_set():
+                try:
+                    self.wfile.write(f"X-Drip-{line}: x\r\n".encode())
+                    self.wfile.flush()
+                except OSError:
+                    return
+                line += 1
+                time.sleep(0.2)
+            return
+        target = {
+            "/metadata": "http://169.254.169.254/latest/meta-data/iam/",
+            "/file": "file:///etc/passwd",
+        }.get(self.path)
+        self.send_response(302 if target else 404)
+        if target:
+            self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def web_url() -> Iterator[str]:
+    stop = threading.Event()
+    handler = type("Hostile", (_Hostile,), {"stop": stop})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -212,8 +275,7 @@ def test_the_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureReq
     blocks = [
         block
         for block in read_blocks(path)
-        if block.language in RUNNABLE
-        and not {"command-1", "command-2"} & set(block.directives)
+        if block.language in RUNNABLE and not {"command-1", "command-2"} & set(block.directives)
     ]
     if not blocks:
         return
@@ -221,8 +283,10 @@ def test_the_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureReq
     services = Services(
         llm=request.getfixturevalue("llama_server") if "llm" in needs else None,
         chroma_url=request.getfixturevalue("chroma_url") if "chroma" in needs else "",
+        web_url=request.getfixturevalue("web_url") if "web" in needs else "",
     )
-    (tmp_path / "eval").symlink_to(ROOT / "eval")
+    for linked in ("eval", "train"):
+        (tmp_path / linked).symlink_to(ROOT / linked)
     bin_dir = str(Path(sys.executable).parent)
     for block in blocks:
         env = {
