@@ -20,6 +20,11 @@ ingest`` in one block is what a later ``qa ask`` reads:
   security docs describe at ``http://127.0.0.1:8765`` and ``:8766`` (``/metadata``
   redirects to the cloud metadata address, ``/file`` to ``file:///etc/passwd``,
   ``/slow`` sends a header line every 0.2 s, forever): a real HTTP server on loopback.
+* ``<!-- doc: checked -->`` before a ``console`` block: its shown output is
+  checked too. Every non-empty line the commands print to stdout must appear among
+  the shown lines, document ids (16 hex digits, which follow the path a file was
+  read from) aside; stderr is not compared (its order against stdout is the
+  terminal's).
 * The README's two commands (``<!-- command-1 -->``, ``<!-- command-2 -->``)
   install qa; ``.ci/run`` runs them exactly as written, so they are not run
   again here.
@@ -108,18 +113,44 @@ def read_blocks(path: Path) -> list[Block]:
     return blocks
 
 
-def _commands(block: Block) -> str:
-    if block.language != "console":
-        return block.code
+def _split_console(block: Block) -> tuple[list[str], list[str]]:
+    """A console block's commands and its shown output lines."""
     # A command ends at a line that does not continue it with a trailing backslash.
     commands: list[str] = []
+    shown: list[str] = []
     continuing = False
     for line in block.code.splitlines():
         if line.startswith("$ ") or continuing:
             text = line[2:] if line.startswith("$ ") else line
             commands.append(text)
             continuing = text.rstrip().endswith("\\")
-    return "\n".join(commands) + "\n"
+        else:
+            shown.append(line)
+    return commands, shown
+
+
+def _commands(block: Block) -> str:
+    if block.language != "console":
+        return block.code
+    return "\n".join(_split_console(block)[0]) + "\n"
+
+
+# Document ids (16 hex digits) follow the absolute path a file was ingested from.
+DOC_ID = re.compile(r"\b[0-9a-f]{16}\b")
+
+
+def _comparable(line: str) -> str:
+    return DOC_ID.sub("<id>", line).rstrip()
+
+
+def unshown_lines(block: Block, stdout: str) -> list[str]:
+    """The lines a ``checked`` console block printed to stdout that its shown output lacks.
+
+    Document ids aside, every such line must be shown as printed; the block may show
+    more than stdout (the stderr lines), never less.
+    """
+    shown = {_comparable(line) for line in _split_console(block)[1]}
+    return [line for line in stdout.splitlines() if line.strip() and _comparable(line) not in shown]
 
 
 def _wait_for(url: str, timeout: float = 120.0) -> None:
@@ -314,3 +345,15 @@ def test_the_examples_run(path: Path, tmp_path: Path, request: pytest.FixtureReq
             f"--- code\n{code}\n--- stdout\n{result.stdout[-3000:]}\n"
             f"--- stderr\n{result.stderr[-3000:]}"
         )
+        if "checked" in block.directives:
+            assert block.language == "console", f"{block.label}: only console output is checked"
+            missing = unshown_lines(block, result.stdout)
+            assert not missing, f"{block.label} printed lines it does not show:\n" + "\n".join(
+                missing
+            )
+
+
+def test_a_checked_block_notices_output_it_does_not_show() -> None:
+    block = Block(ROOT / "README.md", 1, "console", "$ qa ask x\nanswer (doc 0123456789abcdef)\n")
+    assert unshown_lines(block, "answer (doc fedcba9876543210)\n\n") == []
+    assert unshown_lines(block, "answer (doc fedcba9876543210)\nanother line\n") == ["another line"]
