@@ -424,7 +424,7 @@ class ChatClient:
             except openai.APITimeoutError:
                 raise BackendError(
                     f"{self.endpoint} did not answer within {self.settings.timeout:g} s",
-                    fix="raise --timeout / QA_TIMEOUT, or check that the server is not stuck",
+                    fix="raise QA_TIMEOUT (seconds), or check that the server is not stuck",
                 ) from None
             except openai.APIConnectionError:
                 raise BackendError(
