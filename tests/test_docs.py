@@ -55,7 +55,7 @@ from tests.helpers import ROOT, LlamaServer, free_port
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNABLE = {"bash", "sh", "console", "python"}
-SHOWN = {"text", "json", "toml", "jsonl", "markdown", ""}
+SHOWN = {"text", "json", "toml", "jsonl", "markdown", "nginx", ""}
 DIRECTIVE = re.compile(r"^<!--\s*(doc:[^>]*|command-[12])\s*-->$")
 BLOCK_TIMEOUT = 600
 # What the docs show for the servers an example talks to, and the commands that start them.
