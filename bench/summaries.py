@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.backends.offline.answerer import ExtractiveBackend  # noqa: E402
+from qa.backends.offline.readable import Readable  # noqa: E402
 from qa.eval.runner import evaluate  # noqa: E402
 from qa.index.embed import MiniLMEmbedder  # noqa: E402
 from qa.types import Document, Draft, DraftClaim, Hit, SentenceRef, TextSink  # noqa: E402
@@ -81,12 +82,16 @@ class BeforeBackend(ExtractiveBackend):
         self.module = module
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
-        views = self._readable(documents)
+        readable = Readable.of(documents)
+        views = readable.documents
         ordered = [views[d.id] for d in documents if views[d.id].sentences]
         draft = self.module.summarize(
-            ordered, sentences, self._sentence_vectors, self.embedder.embed
+            ordered,
+            sentences,
+            lambda document: readable.vectors(document, self.store, self.embedder),
+            self.embedder.embed,
         )
-        return self._restore(draft)
+        return readable.restore(draft)
 
 
 def load_summariser(revision: str) -> ModuleType:

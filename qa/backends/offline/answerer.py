@@ -85,8 +85,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -108,7 +108,6 @@ from qa.backends.offline.discourse import (
     match_terms,
     outside_quotes,
     sentence_terms,
-    without_instructions,
 )
 from qa.backends.offline.question import (
     ENTITY_QUESTION,
@@ -130,6 +129,7 @@ from qa.backends.offline.question import (
     speaker_parts,
     word_key,
 )
+from qa.backends.offline.readable import Readable
 from qa.backends.offline.summariser import summarize
 from qa.config import Settings
 from qa.index.embed import Embedder, Vectors
@@ -194,10 +194,15 @@ class ExtractiveBackend:
     def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
         self.embedder = embedder
         self.store = store
-        self._word_cache: dict[tuple[str, ...], tuple[list[str], Vectors]] = {}
-        # Per call: for each document that lost instruction sentences, the stored indices
-        # of the sentences kept and the stored sentence count.
-        self._kept: dict[str, tuple[tuple[int, ...], int]] = {}
+        # The only state kept between calls: each document set's distinct words and their
+        # vectors (:meth:`_words`). What a call reads (the readable views of its documents,
+        # the way back to stored sentence numbers) is a :class:`Readable` passed along,
+        # never kept here, so one backend can serve several calls at once. The cache is
+        # safe to share: a value is a function of its key alone (the documents' ids and
+        # text versions; a new version of a document is a new key), is never changed once
+        # stored, and each dict operation is atomic, so two calls that miss together both
+        # compute the same value and one of them keeps it.
+        self._word_cache: dict[tuple[tuple[str, str], ...], tuple[list[str], Vectors]] = {}
 
     # -- answering ------------------------------------------------------------
 
@@ -215,16 +220,16 @@ class ExtractiveBackend:
         so they are never quoted and change no score: the answer is the one the
         article without them gets.
         """
-        views = self._readable(documents.values())
-        draft = self._restore(self._answer(question, self._visible_hits(hits), views))
+        readable = Readable.of(documents.values())
+        draft = readable.restore(self._answer(question, readable.hits(hits), readable))
         if on_text is not None:
             on_text(" ".join(defuse_markers(claim.text) for claim in draft.claims))
         return draft
 
-    def _answer(
-        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
-    ) -> Draft:
-        ranked = self.rank(question, hits, documents)
+    def _answer(self, question: str, hits: Sequence[Hit], readable: Readable) -> Draft:
+        """The answer from ``readable``'s views; ``hits`` and citations in their numbering."""
+        documents = readable.documents
+        ranked = self.rank(question, hits, readable)
         if not ranked:
             return Draft(claims=[], abstained=True)
         kind = question_type(question)
@@ -257,58 +262,12 @@ class ExtractiveBackend:
             draft = Draft(claims=claims)
         return draft
 
-    def _readable(self, documents: Iterable[Document]) -> dict[str, Document]:
-        """The documents as the engine reads them: without instruction sentences.
+    def rank(self, question: str, hits: Sequence[Hit], readable: Readable) -> list[Candidate]:
+        """Every sentence of ``readable``'s views scored against ``question``, best first.
 
-        Remembers, per document that lost sentences, which stored sentences were
-        kept, to map hits, vectors and citations between the two numberings.
+        ``hits`` are in the views' numbering (:meth:`Readable.hits`).
         """
-        self._kept = {}
-        views: dict[str, Document] = {}
-        for document in documents:
-            view, kept = without_instructions(document)
-            if view is not document:
-                self._kept[document.id] = (kept, len(document.sentences))
-            views[document.id] = view
-        return views
-
-    def _visible_hits(self, hits: Sequence[Hit]) -> list[Hit]:
-        """``hits`` in the readable numbering; a chunk of nothing but instructions is gone."""
-        visible: list[Hit] = []
-        for hit in hits:
-            chunk = hit.chunk
-            if chunk.doc_id not in self._kept:
-                visible.append(hit)
-                continue
-            kept, _ = self._kept[chunk.doc_id]
-            inside = [
-                new
-                for new, old in enumerate(kept)
-                if chunk.first_sentence <= old <= chunk.last_sentence
-            ]
-            if inside:
-                chunk = replace(chunk, first_sentence=inside[0], last_sentence=inside[-1])
-                visible.append(replace(hit, chunk=chunk))
-        return visible
-
-    def _restore(self, draft: Draft) -> Draft:
-        """``draft`` with its citations in the stored documents' sentence numbering."""
-        if not self._kept:
-            return draft
-        for claim in draft.claims:
-            claim.refs = [
-                SentenceRef(ref.doc_id, self._kept[ref.doc_id][0][ref.index])
-                if ref.doc_id in self._kept
-                else ref
-                for ref in claim.refs
-            ]
-        return draft
-
-    def rank(
-        self, question: str, hits: Sequence[Hit], documents: Mapping[str, Document]
-    ) -> list[Candidate]:
-        """Every candidate sentence scored against ``question``, best first."""
-        candidates = self._candidates(hits, documents)
+        candidates = self._candidates(hits, readable)
         if not candidates:
             return []
         kind = question_type(question)
@@ -331,9 +290,7 @@ class ExtractiveBackend:
         _focus_documents(candidates)
         return sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
 
-    def _candidates(
-        self, hits: Sequence[Hit], documents: Mapping[str, Document]
-    ) -> list[Candidate]:
+    def _candidates(self, hits: Sequence[Hit], readable: Readable) -> list[Candidate]:
         """Every sentence of every retrieved document, ranked by its best chunk.
 
         Sentences outside the retrieved chunks stay candidates (ranked last), so a
@@ -349,8 +306,8 @@ class ExtractiveBackend:
                 rank_of.setdefault(SentenceRef(chunk.doc_id, index), rank)
         found: list[Candidate] = []
         for doc_id in order:
-            document = documents[doc_id]
-            vectors = self._sentence_vectors(document)
+            document = readable.documents[doc_id]
+            vectors = readable.vectors(document, self.store, self.embedder)
             structure = document_structure(document)
             for index, sentence in enumerate(document.sentences):
                 ref = SentenceRef(doc_id, index)
@@ -369,17 +326,6 @@ class ExtractiveBackend:
                     )
                 )
         return found
-
-    def _sentence_vectors(self, document: Document) -> Vectors:
-        if self.store is not None:
-            stored = self.store.sentence_vectors(document.id)
-            # A readable view (instruction sentences taken out) reads the kept rows.
-            kept, total = self._kept.get(document.id, ((), -1))
-            if len(stored) == total and len(document.sentences) == len(kept) < total:
-                return stored[list(kept)]
-            if len(stored) == len(document.sentences):
-                return stored
-        return self.embedder.embed([sentence.text for sentence in document.sentences])
 
     def _should_abstain(
         self,
@@ -427,7 +373,7 @@ class ExtractiveBackend:
 
     def _words(self, documents: Mapping[str, Document]) -> tuple[list[str], Vectors]:
         """The documents' distinct words (no stopwords or numbers) and their embeddings."""
-        key = tuple(sorted(documents))
+        key = tuple(sorted((d.id, d.version) for d in documents.values()))
         cached = self._word_cache.get(key)
         if cached is None:
             text = " ".join(f"{d.title} {d.text}" for d in documents.values())
@@ -937,10 +883,16 @@ class ExtractiveBackend:
 
     def summarize(self, documents: Sequence[Document], sentences: int) -> Draft:
         """A cited summary; instruction sentences are left out as for :meth:`answer`."""
-        views = self._readable(documents)
+        readable = Readable.of(documents)
+        views = readable.documents
         ordered = [views[d.id] for d in documents if views[d.id].sentences]
-        draft = summarize(ordered, sentences, self._sentence_vectors, self.embedder.embed)
-        return self._restore(draft)
+        draft = summarize(
+            ordered,
+            sentences,
+            lambda document: readable.vectors(document, self.store, self.embedder),
+            self.embedder.embed,
+        )
+        return readable.restore(draft)
 
 
 def _kind_noun(question: str) -> set[str]:
