@@ -148,6 +148,17 @@ CONTINUATION = re.compile(
 NEGATIONS = frozenset("not no never without neither nor may might unnamed unidentified".split())
 # Adverbs that make a phrasal verb with the word before them ("stocking up", "called off").
 PARTICLES = frozenset("up out off down away back over".split())
+# A negation or hedge makes a mention unsure when it is at most this many words before it
+# ("not naming any other bidders", "may or may not have been the captain").
+NEGATION_WINDOW = 4
+# A number counts a noun at most this many words after it ("93 statues", "20 bodies had").
+COUNT_WINDOW = 3
+# Terms shorter than this are not matched as word prefixes (by lemma): "us" or "eu" would
+# start too many words.
+MIN_PREFIX = 3
+# Document sets whose words and vectors the answerer keeps (``_words``): a run asks many
+# questions of a few articles, and one set's words take some hundred kilobytes.
+WORD_CACHE_SIZE = 64
 
 
 @dataclass
@@ -171,29 +182,147 @@ class Candidate:
         return len(self.text.split())
 
 
+@dataclass(frozen=True)
+class ExtractiveKnobs:
+    """Every tuning number of the extractive answerer, with what it does.
+
+    All were set by hand while the engine was built on ``eval/`` and ``eval/paraphrased``
+    (development sets: the engine is tuned on them, so they are no proof); none was
+    fitted by a learner or chosen on held-out data. Similarities are cosines of MiniLM
+    vectors (L2-normalised, so 1 is identical); "scores" are :meth:`ExtractiveBackend.rank`'s.
+    Change one and judge it with ``qa eval`` on data it was not tuned on.
+    """
+
+    # -- ranking: a sentence's score ---------------------------------------------------
+    # Score = dense_weight * cosine with the question + overlap_weight * the IDF-weighted
+    # share of question terms it has (+ the bonuses below). Meaning counts more than shared
+    # words because a reworded question shares few words with its answer; the words still
+    # carry names and numbers, which the embedding blurs.
+    dense_weight: float = 0.6
+    overlap_weight: float = 0.4
+    # Bonus for a sentence holding the kind of answer asked for (a time for "when", a
+    # number for "how many", a name for "who": ``_type_bonus``): enough to break ties
+    # between sentences about the event, too small to lift one about something else.
+    type_weight: float = 0.08
+    # Bonus per adjacent word pair shared with the question ("called off", "power plant"),
+    # at most ``max_pairs`` of them: a phrase match is stronger evidence than its words.
+    pair_weight: float = 0.06
+    max_pairs: int = 2
+    # Penalty per rank of the retrieved chunk holding the sentence: retrieval's order as a
+    # tie-breaker only (eight chunks cost 0.032, less than one type bonus).
+    chunk_rank_weight: float = 0.004
+    # A sentence outside every retrieved chunk ranks as if this many places after the last.
+    unretrieved_rank: int = 2
+    # Sentences of a document lose this times the gap between their document's best score
+    # and the best document's: a question is nearly always about one story.
+    focus_penalty: float = 0.5
+
+    # -- abstention ---------------------------------------------------------------------
+    # Abstain on low similarity only when nothing is related at all: the best
+    # ``abstain_depth`` sentences' cosines are all below ``min_dense`` and the best score is
+    # below ``min_score``. Kept low because a reworded question may match its answer poorly.
+    min_dense: float = 0.20
+    min_score: float = 0.20
+    abstain_depth: int = 3
+    # A name in the question that the articles lack counts as mentioned when a capitalised
+    # word of theirs is this close ("Sao" meets "São", "American" meets "U.S."). Single-word
+    # cosines are noisy: lower lets unrelated names pass for each other.
+    entity_alias_similarity: float = 0.56
+    # "How many X": a word this close to X counts as X ("bodies" for "people").
+    count_noun_similarity: float = 0.45
+    # The question's event word ("agreed", "decided") is present when a word this close is.
+    predicate_similarity: float = 0.55
+    # Words this close to an asked-for party, or to a word of a speaker's role ("his
+    # spokesman"), count as that word.
+    party_similarity: float = 0.6
+    # An answer of the asked type (time, money, count, name) must be in one of the best
+    # ``typed_answer_depth`` sentences scoring at least this share of the best score.
+    typed_answer_depth: int = 5
+    typed_answer_ratio: float = 0.7
+    # "Who/which ...?": the first of the best this many sentences that mentions the asked
+    # thing decides whether it is named only hedged or negated.
+    hedged_depth: int = 8
+
+    # -- choosing sentences -------------------------------------------------------------
+    # Past this many words an answer's unquoted side clauses that miss the question are
+    # cut; ``choose_words_factor`` times it ends the choice of further sentences.
+    max_answer_words: int = 45
+    choose_words_factor: float = 1.5
+    # After the best sentence, look at the next ones up to rank ``choose_depth`` (exclusive),
+    # taking at most ``choose_sentences`` in all (``list_sentences`` for list and why
+    # questions, whose answers spread over more), each scoring at least ``choose_ratio`` of
+    # the best: a sentence much weaker than the best is rarely part of the answer.
+    choose_depth: int = 8
+    choose_sentences: int = 3
+    list_sentences: int = 4
+    choose_ratio: float = 0.82
+    # A sentence this close to one already chosen says the same thing and is left out.
+    duplicate_similarity: float = 0.85
+
+    # -- "What caveats ...?": the sentences after the one naming them -------------------
+    # The anchor is one of the best ``elaboration_anchors`` sentences; at most
+    # ``elaboration_sentences`` follow it, each with at least this cosine to the question.
+    elaboration_anchors: int = 3
+    elaboration_sentences: int = 2
+    min_elaboration_dense: float = 0.15
+
+    # -- "What did X say?": X's quotations ----------------------------------------------
+    # Word budget of a speaker answer (a quotation is taken whole, so it gets more words).
+    speaker_answer_words: int = 60
+    # A quotation's relevance is its best sentence's cosine plus this times its share of
+    # the question's other words, plus ``quoted_bonus`` when it has quotation marks (the
+    # speaker's own words, not a paraphrase of them).
+    speaker_topic_weight: float = 0.5
+    quoted_bonus: float = 0.1
+    # A speaker's second and later quotations need this share of the best one's relevance.
+    speaker_relevance_ratio: float = 0.6
+    # A speaker named by role: a role word near the speaker's name counts 1, a word merely
+    # close to it (``party_similarity``) this much.
+    role_neighbour_weight: float = 0.5
+
+    # -- covering what the first choice missed ------------------------------------------
+    # Each part of a compound question gets its best sentence among the best
+    # ``parts_depth`` scoring at least ``parts_ratio`` of the best (scored with the ranking
+    # weights above on that part's own words).
+    parts_depth: int = 12
+    parts_ratio: float = 0.45
+    # A name of the question missing from the answer: its best sentence among the best
+    # ``entity_depth`` scoring at least ``entity_ratio`` of the best.
+    entity_depth: int = 12
+    entity_ratio: float = 0.6
+    # A question word (phrase) missing from the answer that at most ``cover_rarity``
+    # evidence sentences have: its best sentence among the best ``cover_depth`` scoring
+    # at least ``cover_ratio`` (``cover_phrase_ratio`` for a word pair, more specific so
+    # it may reach further down) of the best, within ``cover_budget`` words in all. A
+    # common word says nothing of which sentence answers.
+    cover_depth: int = 12
+    cover_ratio: float = 0.6
+    cover_budget: int = 90
+    cover_rarity: int = 2
+    cover_phrase_ratio: float = 0.5
+    # The sentence after one of the best ``neighbour_anchors`` chosen ones joins when it
+    # carries the statement on (or shares a question word), has at least
+    # ``min_neighbour_dense`` cosine to the question (times ``continuation_share`` for an
+    # opening pronoun or connective, which rarely repeats the question's words), and fits
+    # in ``neighbour_budget`` words in all.
+    neighbour_anchors: int = 2
+    min_neighbour_dense: float = 0.2
+    continuation_share: float = 0.5
+    neighbour_budget: int = 80
+
+
+KNOBS = ExtractiveKnobs()
+
+
 class ExtractiveBackend:
     name = "extractive"
-    min_dense = 0.20
-    min_score = 0.20
-    entity_alias_similarity = 0.56
-    count_noun_similarity = 0.45
-    predicate_similarity = 0.55
-    party_similarity = 0.6
-    max_answer_words = 45
-    min_elaboration_dense = 0.15
-    speaker_answer_words = 60
-    neighbour_anchors = 2
-    min_neighbour_dense = 0.2
-    neighbour_budget = 80
-    cover_depth = 12
-    cover_ratio = 0.6
-    cover_budget = 90
-    cover_rarity = 2
-    cover_phrase_ratio = 0.5
 
-    def __init__(self, embedder: Embedder, store: Store | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder, store: Store | None = None, knobs: ExtractiveKnobs = KNOBS
+    ) -> None:
         self.embedder = embedder
         self.store = store
+        self.knobs = knobs
         # The only state kept between calls: each document set's distinct words and their
         # vectors (:meth:`_words`). What a call reads (the readable views of its documents,
         # the way back to stored sentence numbers) is a :class:`Readable` passed along,
@@ -254,7 +383,7 @@ class ExtractiveBackend:
             ordered = sorted(chosen, key=lambda c: (c.ref.doc_id, c.ref.index))
             # Side clauses are cut only when the answer is long: a short answer loses
             # nothing by keeping them, and they often carry the detail asked for.
-            long_answer = sum(c.words for c in ordered) > self.max_answer_words
+            long_answer = sum(c.words for c in ordered) > self.knobs.max_answer_words
             claims = [
                 DraftClaim(self._trim(c.text, q_terms, kind) if long_answer else c.text, [c.ref])
                 for c in ordered
@@ -275,19 +404,23 @@ class ExtractiveBackend:
         q_terms = match_terms(question)
         q_pairs = _word_pairs(question)
         weights = idf([candidate.terms for candidate in candidates])
+        # A question term no sentence has weighs as much as the rarest one; ``or 1.0``: a
+        # question without terms matches nothing, and divides by nothing.
         q_weight = sum(weights.get(term, _max_idf(weights)) for term in q_terms) or 1.0
+        knobs = self.knobs
         for candidate in candidates:
             candidate.dense = float(candidate.vector @ question_vector)
             matched = q_terms & candidate.terms
             candidate.overlap = sum(weights[term] for term in matched) / q_weight
             candidate.score = (
-                0.6 * candidate.dense
-                + 0.4 * candidate.overlap
-                + 0.08 * _type_bonus(kind, candidate.text)
-                + 0.06 * min(len(q_pairs & _word_pairs(candidate.text)), 2)
-                - 0.004 * min(candidate.chunk_rank, len(hits))
+                knobs.dense_weight * candidate.dense
+                + knobs.overlap_weight * candidate.overlap
+                + knobs.type_weight * _type_bonus(kind, candidate.text)
+                + knobs.pair_weight
+                * min(len(q_pairs & _word_pairs(candidate.text)), knobs.max_pairs)
+                - knobs.chunk_rank_weight * min(candidate.chunk_rank, len(hits))
             )
-        _focus_documents(candidates)
+        _focus_documents(candidates, knobs.focus_penalty)
         return sorted(candidates, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
 
     def _candidates(self, hits: Sequence[Hit], readable: Readable) -> list[Candidate]:
@@ -317,7 +450,7 @@ class ExtractiveBackend:
                         text=sentence.text,
                         vector=vectors[index],
                         terms=sentence_terms(sentence.text),
-                        chunk_rank=rank_of.get(ref, len(hits) + 2),
+                        chunk_rank=rank_of.get(ref, len(hits) + self.knobs.unretrieved_rank),
                         position=index,
                         unit=structure.unit[index],
                         paragraph=structure.paragraph[index],
@@ -345,8 +478,10 @@ class ExtractiveBackend:
         the evidence mentions only hedged or negated.  Mere low similarity is no
         reason: a reworded question may match its answer poorly.
         """
+        knobs = self.knobs
         best = ranked[0]
-        if max(c.dense for c in ranked[:3]) < self.min_dense and best.score < self.min_score:
+        related = max(c.dense for c in ranked[: knobs.abstain_depth])
+        if related < knobs.min_dense and best.score < knobs.min_score:
             return True
         folded = " ".join(_folded(document) for document in documents.values())
         for entity in question_entities(question):
@@ -355,14 +490,17 @@ class ExtractiveBackend:
                 return True
         if len(question_parts(question)) > 1:
             return False
-        question.lower()
         focus = (
             match_terms(question)
             - {lemma(entity) for entity in question_entities(question)}
             - role_words(question)
             - TYPE_WORDS
         )
-        top = [c for c in ranked[:5] if c.score >= 0.7 * best.score]
+        top = [
+            c
+            for c in ranked[: knobs.typed_answer_depth]
+            if c.score >= knobs.typed_answer_ratio * best.score
+        ]
         expected = answer_type(question)
         if expected and not self._typed_answer(expected, question, focus, top, documents):
             return True
@@ -379,7 +517,7 @@ class ExtractiveBackend:
             text = " ".join(f"{d.title} {d.text}" for d in documents.values())
             words = sorted(vocabulary(text))
             cached = (words, self._word_vectors([word.lower() for word in words]))
-            if len(self._word_cache) > 64:
+            if len(self._word_cache) > WORD_CACHE_SIZE:
                 self._word_cache.clear()
             self._word_cache[key] = cached
         return cached
@@ -413,7 +551,9 @@ class ExtractiveBackend:
         }
 
     def _has_alias(self, name: str, documents: Mapping[str, Document]) -> bool:
-        return bool(self._neighbours(name, documents, self.entity_alias_similarity, names=True))
+        return bool(
+            self._neighbours(name, documents, self.knobs.entity_alias_similarity, names=True)
+        )
 
     def _typed_answer(
         self,
@@ -443,7 +583,7 @@ class ExtractiveBackend:
             aliases = document_aliases(documents.values())
             for word in words:
                 expanded |= aliases.get(lemma(word), set())
-                expanded |= self._neighbours(word, documents, self.count_noun_similarity)
+                expanded |= self._neighbours(word, documents, self.knobs.count_noun_similarity)
             rest = focus - nouns - {"many", "number"}
             phrases = entity_phrases(question)
             return any(
@@ -474,7 +614,7 @@ class ExtractiveBackend:
         words, _ = self._words(documents)
         if any(lemma(word).startswith(key) for word in words):
             return True
-        return bool(self._neighbours(predicate, documents, self.predicate_similarity))
+        return bool(self._neighbours(predicate, documents, self.knobs.predicate_similarity))
 
     def _hedged_target(
         self,
@@ -493,27 +633,31 @@ class ExtractiveBackend:
         """
         target = asked_party(question)
         if target:
-            keys = {lemma(target)} | self._neighbours(target, documents, self.party_similarity)
+            keys = {lemma(target)} | self._neighbours(
+                target, documents, self.knobs.party_similarity
+            )
             mentions = [c for c in ranked if _mentions(c.text, keys)]
             phrases = entity_phrases(question)
             about = [c for c in mentions if all(p in fold(c.text) for p in phrases)]
             mentions = about or mentions
             return bool(mentions) and _negated_mention(mentions[0].text, keys)
         if ENTITY_QUESTION.match(question.lower()):
-            mention = next((c for c in ranked[:8] if _mentions(c.text, focus)), None)
+            depth = self.knobs.hedged_depth
+            mention = next((c for c in ranked[:depth] if _mentions(c.text, focus)), None)
             return mention is not None and _negated_mention(mention.text, focus)
         return False
 
     def _choose(self, kind: str, q_terms: set[str], ranked: Sequence[Candidate]) -> list[Candidate]:
+        knobs = self.knobs
         best = ranked[0]
         chosen = [best]
         covered = set(best.terms & q_terms)
         words = len(best.text.split())
-        limit = 4 if kind in ("list", "why") else 3
-        for candidate in ranked[1:8]:
-            if len(chosen) >= limit or words >= self.max_answer_words * 1.5:
+        limit = knobs.list_sentences if kind in ("list", "why") else knobs.choose_sentences
+        for candidate in ranked[1 : knobs.choose_depth]:
+            if len(chosen) >= limit or words >= knobs.max_answer_words * knobs.choose_words_factor:
                 break
-            if candidate.score < 0.82 * best.score:
+            if candidate.score < knobs.choose_ratio * best.score:
                 break
             new_terms = (candidate.terms & q_terms) - covered
             # A sentence closer in meaning than the best one (which won on shared words)
@@ -521,7 +665,7 @@ class ExtractiveBackend:
             closer = candidate.dense > best.dense
             if kind not in ("list", "why", "who") and not new_terms and not closer:
                 continue
-            if any(_similarity(candidate, other) > 0.85 for other in chosen):
+            if any(_similarity(candidate, other) > knobs.duplicate_similarity for other in chosen):
                 continue
             chosen.append(candidate)
             covered |= candidate.terms & q_terms
@@ -544,7 +688,7 @@ class ExtractiveBackend:
         if not focus:
             return []
         by_ref = {candidate.ref: candidate for candidate in candidates}
-        for anchor in ranked[:3]:
+        for anchor in ranked[: self.knobs.elaboration_anchors]:
             if focus not in anchor.terms:
                 continue
             if _spells_out(anchor.text, focus):
@@ -553,11 +697,10 @@ class ExtractiveBackend:
                 return []
             document = documents[anchor.ref.doc_id]
             following = []
-            for index in range(
-                anchor.ref.index + 1, min(anchor.ref.index + 3, len(document.sentences))
-            ):
+            last = anchor.ref.index + self.knobs.elaboration_sentences
+            for index in range(anchor.ref.index + 1, min(last + 1, len(document.sentences))):
                 candidate = by_ref.get(SentenceRef(document.id, index))
-                if candidate is None or candidate.dense < self.min_elaboration_dense:
+                if candidate is None or candidate.dense < self.knobs.min_elaboration_dense:
                     break
                 following.append(candidate)
             if following:
@@ -589,7 +732,8 @@ class ExtractiveBackend:
         if not wanted:
             return []
         expanded = [
-            {word} | self._neighbours(word, documents, self.party_similarity) for word in wanted
+            {word} | self._neighbours(word, documents, self.knobs.party_similarity)
+            for word in wanted
         ]
         text = " ".join(d.text for d in documents.values())
         scores: dict[str, float] = {}
@@ -602,11 +746,14 @@ class ExtractiveBackend:
             described |= {fold(t).replace(".", "") for t in match_terms(name)}
             # A word of the phrase itself counts more than a word merely close to it.
             scores[name] = sum(
-                1.0 if fold(word).replace(".", "") in described else 0.5
+                1.0
+                if fold(word).replace(".", "") in described
+                else self.knobs.role_neighbour_weight
                 for word, group in zip(wanted, expanded, strict=True)
                 if {fold(t).replace(".", "") for t in group} & described
             )
         top = max(scores.values(), default=0.0)
+        # The description must cover half the phrase's words (and at least one).
         if top < max(1, len(wanted) // 2):
             return []
         # "Kremlin" and "Kremlin Spokesperson Dmitry Peskov" are one speaker, named in part.
@@ -641,11 +788,15 @@ class ExtractiveBackend:
             return []
         # Among X's quotations the rest of the question decides, not X's own name.
         topic = q_terms - match_terms(question_speaker_phrase(question))
+        knobs = self.knobs
 
         def relevance(unit: list[Candidate]) -> float:
-            best = max(c.dense + 0.5 * len(c.terms & topic) / max(len(topic), 1) for c in unit)
+            best = max(
+                c.dense + knobs.speaker_topic_weight * len(c.terms & topic) / max(len(topic), 1)
+                for c in unit
+            )
             quoted = any(char in c.text for c in unit for char in QUOTE_CHARS)
-            return best + (0.1 if quoted else 0.0)
+            return best + (knobs.quoted_bonus if quoted else 0.0)
 
         chosen: list[Candidate] = []
         units_taken: set[tuple[str, int]] = set()
@@ -660,7 +811,7 @@ class ExtractiveBackend:
         if not any(per_speaker):
             return []
         best_relevance = max(relevance(units[0]) for units in per_speaker if units)
-        budget = self.speaker_answer_words
+        budget = self.knobs.speaker_answer_words
         words = 0
         # Round-robin over speakers so that "X and Y each said" covers both.
         for depth in range(max(len(units) for units in per_speaker)):
@@ -671,7 +822,7 @@ class ExtractiveBackend:
                 key = (unit[0].ref.doc_id, unit[0].unit)
                 if key in units_taken:
                     continue
-                if depth > 0 and relevance(unit) < 0.6 * best_relevance:
+                if depth > 0 and relevance(unit) < knobs.speaker_relevance_ratio * best_relevance:
                     continue
                 size = sum(c.words for c in unit)
                 if depth == 0 and words + size > budget:
@@ -704,8 +855,9 @@ class ExtractiveBackend:
         parts = question_parts(question)
         if len(parts) < 2:
             return chosen
+        knobs = self.knobs
         best = ranked[0].score
-        pool = [c for c in ranked[:12] if c.score >= 0.45 * best]
+        pool = [c for c in ranked[: knobs.parts_depth] if c.score >= knobs.parts_ratio * best]
         vectors = self.embedder.embed(parts)
         part_terms = [match_terms(part) for part in parts]
         for number, (part, vector) in enumerate(zip(parts, vectors, strict=True)):
@@ -727,9 +879,9 @@ class ExtractiveBackend:
                 continue
 
             scores = [
-                0.6 * float(c.vector @ vector)
-                + 0.4 * len(c.terms & terms) / len(terms)
-                + 0.08 * _type_bonus(kind, c.text)
+                knobs.dense_weight * float(c.vector @ vector)
+                + knobs.overlap_weight * len(c.terms & terms) / len(terms)
+                + knobs.type_weight * _type_bonus(kind, c.text)
                 for c in pool
             ]
             top = pool[scores.index(max(scores))]
@@ -755,8 +907,8 @@ class ExtractiveBackend:
             name = entity.lower().replace("’", "'").removesuffix("'s")
             if name in text.replace("’", "'"):
                 continue
-            for candidate in ranked[:12]:
-                if candidate.score < 0.6 * best:
+            for candidate in ranked[: self.knobs.entity_depth]:
+                if candidate.score < self.knobs.entity_ratio * best:
                     break
                 if name in candidate.text.lower().replace("’", "'") and candidate not in chosen:
                     # A name used as a modifier ("the Russian leader") is met by the
@@ -798,8 +950,8 @@ class ExtractiveBackend:
         }
         pairs = {id(c): _word_pairs(c.text) & phrases for c in ranked}
         asks: list[tuple[float, str | tuple[str, str]]] = [
-            (self.cover_ratio, term) for term in sorted(topic)
-        ] + [(self.cover_phrase_ratio, pair) for pair in sorted(phrases)]
+            (self.knobs.cover_ratio, term) for term in sorted(topic)
+        ] + [(self.knobs.cover_phrase_ratio, pair) for pair in sorted(phrases)]
 
         def has(candidate: Candidate, ask: str | tuple[str, str]) -> bool:
             return ask in (candidate.terms if isinstance(ask, str) else pairs[id(candidate)])
@@ -810,13 +962,13 @@ class ExtractiveBackend:
         for ratio, ask in asks:
             if any(has(c, ask) for c in result):
                 continue
-            if sum(1 for c in ranked if has(c, ask)) > self.cover_rarity:
+            if sum(1 for c in ranked if has(c, ask)) > self.knobs.cover_rarity:
                 continue
-            for candidate in ranked[: self.cover_depth]:
+            for candidate in ranked[: self.knobs.cover_depth]:
                 if candidate.score < ratio * best:
                     break
                 if has(candidate, ask) and candidate not in result:
-                    if words + candidate.words <= self.cover_budget:
+                    if words + candidate.words <= self.knobs.cover_budget:
                         result.append(candidate)
                         words += candidate.words
                     break
@@ -843,7 +995,7 @@ class ExtractiveBackend:
         words = sum(c.words for c in chosen)
         result = list(chosen)
         best_first = sorted(chosen, key=lambda c: (-c.score, c.ref.doc_id, c.ref.index))
-        for anchor in best_first[: self.neighbour_anchors]:
+        for anchor in best_first[: self.knobs.neighbour_anchors]:
             following = by_ref.get(SentenceRef(anchor.ref.doc_id, anchor.ref.index + 1))
             if following is None or following in result:
                 continue
@@ -854,11 +1006,12 @@ class ExtractiveBackend:
             # A continuation rarely repeats the question's words ("However, such seeps
             # are minor"), so it needs less likeness to the question than a sentence
             # that is only next to the chosen one.
-            if following.dense < self.min_neighbour_dense * (0.5 if continues else 1.0):
+            share = self.knobs.continuation_share if continues else 1.0
+            if following.dense < self.knobs.min_neighbour_dense * share:
                 continue
             if not (continues or shared):
                 continue
-            if words + following.words > self.neighbour_budget:
+            if words + following.words > self.knobs.neighbour_budget:
                 continue
             result.append(following)
             words += following.words
@@ -924,7 +1077,7 @@ def _word_pairs(text: str) -> frozenset[tuple[str, str]]:
     )
 
 
-def _focus_documents(candidates: Sequence[Candidate]) -> None:
+def _focus_documents(candidates: Sequence[Candidate], penalty: float) -> None:
     """Pull down sentences of documents whose best match is far below the best document's.
 
     A question is nearly always about one story; a sentence that scores well on
@@ -936,7 +1089,7 @@ def _focus_documents(candidates: Sequence[Candidate]) -> None:
         best_by_doc[doc_id] = max(best_by_doc.get(doc_id, -math.inf), candidate.score)
     top = max(best_by_doc.values())
     for candidate in candidates:
-        candidate.score -= 0.5 * (top - best_by_doc[candidate.ref.doc_id])
+        candidate.score -= penalty * (top - best_by_doc[candidate.ref.doc_id])
 
 
 def _clauses(text: str) -> list[str]:
@@ -950,12 +1103,13 @@ def _spells_out(text: str, focus: str) -> bool:
     if start is None:
         return False
     rest = outside_quotes(text[start:])
+    # Two commas make a list of three ("rock, fishing, water"); one may be an aside.
     return ":" in rest or rest.count(",") >= 2
 
 
 def _mentions(text: str, terms: set[str]) -> bool:
     return any(
-        len(term) >= 3 and lemma(word).startswith(term)
+        len(term) >= MIN_PREFIX and lemma(word).startswith(term)
         for word in WORD_PATTERN.findall(text)
         for term in terms
     )
@@ -965,8 +1119,9 @@ def _negated_mention(text: str, terms: set[str]) -> bool:
     """Whether ``text`` mentions one of ``terms`` only under a negation or hedge."""
     words = [w.lower() for w in WORD_PATTERN.findall(outside_quotes(text))]
     for i, word in enumerate(words):
-        named = any(len(term) >= 3 and lemma(word).startswith(term) for term in terms)
-        if named and any(before in NEGATIONS for before in words[max(0, i - 4) : i]):
+        named = any(len(term) >= MIN_PREFIX and lemma(word).startswith(term) for term in terms)
+        before = words[max(0, i - NEGATION_WINDOW) : i]
+        if named and any(earlier in NEGATIONS for earlier in before):
             return True
     return False
 
@@ -985,16 +1140,20 @@ def _counts(text: str, nouns: set[str]) -> bool:
     words = WORD_PATTERN.findall(text)
     for i, word in enumerate(words):
         is_number = bool(DIGIT_PATTERN.search(word)) or word.lower() in QUANTITY_WORDS
-        if is_number and any(lemma(later) in nouns for later in words[i + 1 : i + 4]):
+        if is_number and any(
+            lemma(later) in nouns for later in words[i + 1 : i + 1 + COUNT_WINDOW]
+        ):
             return True
     return False
 
 
 def _max_idf(idf: Mapping[str, float]) -> float:
+    """The rarest term's weight (1 with no terms at all)."""
     return max(idf.values(), default=1.0)
 
 
 def _type_bonus(kind: str, text: str) -> float:
+    """1 when ``text`` holds an answer of the question's ``kind``, else 0."""
     if kind == "number":
         return 1.0 if has_number(text) else 0.0
     if kind == "when":
@@ -1015,7 +1174,12 @@ def _similarity(a: Candidate, b: Candidate) -> float:
     return float(a.vector @ b.vector)
 
 
+# A speaker's description: up to five words before the name ("Kremlin spokesperson Dmitry
+# Peskov"), searched in the 240 characters before it (five long words and their spaces),
+# and an apposition after it of up to 80 characters ("Zimmerman, executive director of
+# the Australian Retailers Association").
 _WORDS_BEFORE = re.compile(r"(?:[\w.’'-]+\s+){0,5}\Z")
+_WORDS_BEFORE_CHARS = 240
 _APPOSITION_AFTER = re.compile(r",[^,.;“\"]{0,80}")
 
 
@@ -1030,7 +1194,9 @@ def _passages_around(surname: str, text: str) -> list[str]:
     """
     passages = []
     for mention in re.finditer(rf"{re.escape(surname)}\b", text):
-        before = _WORDS_BEFORE.search(text, max(0, mention.start() - 240), mention.start())
+        before = _WORDS_BEFORE.search(
+            text, max(0, mention.start() - _WORDS_BEFORE_CHARS), mention.start()
+        )
         after = _APPOSITION_AFTER.match(text, mention.end())
         passages.append(
             (before.group() if before else "") + mention.group() + (after.group() if after else "")

@@ -717,6 +717,8 @@ def sentence_features(document: Document, vectors: Vectors, title_vector: Vector
             if story.title_terms
             else 0.0
         )
+        # Counts are capped at 3 and the length is in units of 25 words (a typical news
+        # sentence), so every feature is of order 1, as the shipped model was trained.
         rows.append(
             [
                 float(index == lead),

@@ -3,6 +3,7 @@ serving several calls at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -16,8 +17,10 @@ import pytest
 
 from qa.backends.offline.answerer import (
     CONTINUATION,
+    KNOBS,
     Candidate,
     ExtractiveBackend,
+    ExtractiveKnobs,
     _counts,
     _kind_noun,
     _negated_mention,
@@ -460,3 +463,14 @@ def test_one_backend_serves_calls_from_several_threads_alike(two_articles: Setti
     for thread in threads:
         thread.join()
     assert [results[n] for n in range(8)] == alone + alone
+
+
+def test_every_knob_is_listed_in_the_configuration_docs() -> None:
+    names = [field.name for field in dataclasses.fields(ExtractiveKnobs)]
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`(\w+)`", text.split("`ExtractiveKnobs`, ", 1)[1]))
+    assert [name for name in names if name not in documented] == []
+    assert f"{len(names)} fields" in text
+    # The engine reads its knobs from the value it was given.
+    engine = ExtractiveBackend(WordEmbedder(), knobs=dataclasses.replace(KNOBS, min_dense=0.5))
+    assert engine.knobs.min_dense == 0.5 and ExtractiveBackend(WordEmbedder()).knobs == KNOBS
