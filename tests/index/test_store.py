@@ -133,6 +133,31 @@ class OtherEmbedder:
         return np.ones((len(texts), self.dimension), dtype=np.float32)
 
 
+def test_sentence_vectors_are_stored_exactly_in_pieces(settings: Settings) -> None:
+    # Written through incremental blob I/O in pieces of BLOB_PIECE bytes: vectors larger
+    # than one piece (and not a multiple of it) come back bit for bit, on insert and on
+    # replace.
+    from qa.index import rows
+
+    doc_id = ingest([SEED], settings=settings).outcomes[0].doc_id
+    store = Store.open(settings)
+    try:
+        stored = store.sentence_vectors(doc_id)
+        assert stored.shape[0] == len(store.get_document(doc_id).sentences)
+        assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-4)
+        rng = np.random.default_rng(7)
+        rows_needed = rows.BLOB_PIECE // (384 * 4) * 2 + 3
+        large = rng.standard_normal((rows_needed, 384)).astype(np.float32)
+        with store.transaction("test"):
+            store.rows.set_sentence_vectors(doc_id, large)
+        assert np.array_equal(store.sentence_vectors(doc_id), large)
+        with store.transaction("test"):
+            store.rows.set_sentence_vectors(doc_id, stored)
+        assert np.array_equal(store.sentence_vectors(doc_id), stored)
+    finally:
+        store.close()
+
+
 def test_a_different_embedder_is_refused(settings: Settings) -> None:
     ingest([SEED], settings=settings)
     store = Store(settings, embedder=OtherEmbedder())
