@@ -248,16 +248,19 @@ class Store:
         collection = self.chroma.collection(self.collection_name, create=create, metadata=metadata)
         if collection is None:
             return None
-        stored = collection.metadata or {}
+        self._check_metadata(collection.metadata or {})
+        self._collection = collection
+        self._reader = None
+        return collection
+
+    def _check_metadata(self, stored: dict[str, Any]) -> None:
+        """Refuse a Chroma collection built with another embedder (client or reader)."""
         if stored.get("embedder") != self.embedder.name:
             raise EmbedderMismatchError(
                 f"collection {self.collection_name!r} was built with embedder "
                 f"{stored.get('embedder')!r}, not {self.embedder.name!r}",
                 fix="use a new --collection for this embedder (the old one keeps its documents)",
             )
-        self._collection = collection
-        self._reader = None
-        return collection
 
     def _local_reader(self) -> LocalReader | None:
         """The read-only fast path to an embedded collection, once per store, when the
@@ -272,14 +275,7 @@ class Store:
         reader = open_reader(self.settings.home / "chroma", self.collection_name)
         self.open_s += time.perf_counter() - opening
         if reader is not None:
-            stored = reader.metadata.get("embedder")
-            if stored != self.embedder.name:
-                raise EmbedderMismatchError(
-                    f"collection {self.collection_name!r} was built with embedder "
-                    f"{stored!r}, not {self.embedder.name!r}",
-                    fix="use a new --collection for this embedder (the old one keeps its "
-                    "documents)",
-                )
+            self._check_metadata(reader.metadata)
             if not self._vectors_checked:
                 self._vectors_checked = True
                 chunks = self.count_chunks()
