@@ -200,6 +200,10 @@ def test_readers_see_the_old_or_the_new_state_never_an_error(
             if asked % 5 == 0:
                 assert summarize(settings=settings, sentences=3).citations
             asked += 1
+            # A pause between reads: a batch takes seconds to embed, so reads this far apart
+            # still see every state, and the reader leaves the writer (and the tests running
+            # beside this one) the CPU instead of spinning.
+            time.sleep(0.25)
         _, writer_err = writer.communicate()
         assert writer.returncode == 0, writer_err
         out, err = cli_reader.communicate(timeout=120)
