@@ -197,16 +197,18 @@ def test_a_dataset_without_summary_gold_scores_questions_only(
     assert not math.isnan(report.metrics["answer_fact_recall"])
 
 
-def test_the_reworded_questions_match_the_originals() -> None:
-    """eval/paraphrased/ rewords the questions only: ids, facts and kinds are the originals'."""
+@pytest.mark.parametrize("dataset", [EVAL, EVAL / "news-abstention"])
+def test_the_reworded_questions_match_the_originals(dataset: Path) -> None:
+    """paraphrased/ rewords the questions only: ids, facts and kinds are the originals'."""
 
     def rows(path: Path) -> dict[str, dict[str, Any]]:
         lines = path.read_text(encoding="utf-8").splitlines()
         return {row["id"]: row for row in map(json.loads, lines)}
 
-    original, reworded = rows(EVAL / "gold.jsonl"), rows(EVAL / "paraphrased" / "gold.jsonl")
+    original = rows(dataset / "gold.jsonl")
+    reworded = rows(dataset / "paraphrased" / "gold.jsonl")
     assert original.keys() == reworded.keys()
     for key, row in original.items():
         assert {**row, "question": reworded[key]["question"]} == reworded[key]
         assert row["question"] != reworded[key]["question"]
-    assert check_dataset(EVAL / "paraphrased") == []
+    assert check_dataset(dataset / "paraphrased") == []

@@ -11,13 +11,17 @@ relative to the best candidate (``cos_gap``, ``doc_gap``) let one weight serve
 questions whose absolute similarities differ.
 
 The question gets a second, shorter vector for abstention: how well the best
-candidates match, which of its names and content words the evidence lacks, and
-what kind of question it is.  :mod:`qa.backends.offline.scorer` turns both into
+candidates match, which of its names and content words the evidence lacks (a word
+counts as present when a document has its lemma or a close MiniLM word-vector
+neighbour, a name when a document has its last word or an alias, so a reader's
+rewording is not taken for missing evidence), how much of the question the best
+candidate holding the asked-for kind of answer covers, and what kind of question
+it is.  :mod:`qa.backends.offline.scorer` turns both into
 probabilities with weights learned from data (``train/scorer.py``).
 
 Everything here is a pure function of the question, the retrieved chunks, the
-documents (as the engine reads them: instruction sentences already removed) and
-their sentence vectors, so the training script computes exactly what the
+documents (as the engine reads them: instruction sentences already removed),
+their sentence vectors and the word vectors, so the training script computes exactly what the
 engine computes when it answers.
 """
 
@@ -27,7 +31,7 @@ import itertools
 import math
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,7 +50,9 @@ from qa.backends.offline.discourse import (
     sentence_terms,
 )
 from qa.backends.offline.question import (
+    PERSON_ROLES,
     QUESTION_WORDS,
+    TYPE_WORDS,
     answer_type,
     entity_phrases,
     fold,
@@ -55,7 +61,7 @@ from qa.backends.offline.question import (
     word_key,
 )
 from qa.index.embed import Vectors
-from qa.text.words import STOPWORDS, WORD_PATTERN
+from qa.text.words import STOPWORDS, WORD_PATTERN, vocabulary
 from qa.types import Document, Hit, SentenceRef
 
 Matrix = npt.NDArray[np.float64]
@@ -90,20 +96,25 @@ CANDIDATE_FEATURES = (
     "opens_with_reference",  # opens with a pronoun or connective: leans on the sentence before
 )
 
-# Per question, for abstention; the first two come from the candidate scorer.
+# Per question, for abstention; the first two come from the candidate scorer.  The evidence
+# features match a question word by its lemma or by a MiniLM word-vector neighbour in the
+# documents ("truce" meets "ceasefire"), and a name by its last word or an alias, so that a
+# reader's rewording does not read as missing evidence (issue 13: exact-match versions of
+# these over-abstained on reworded questions).
 QUESTION_FEATURES = (
     "top_p",  # the best candidate's probability of holding a gold fact
     "second_p",  # the second best candidate's
     "max_cos",  # the best cosine of any candidate
     "max_overlap",  # the best overlap of any candidate
     "max_window_overlap",  # the best window overlap of any candidate
-    "names_missing",  # share of the question's names that no retrieved document has
-    "terms_missing",  # share of the question's lemmas that no retrieved document has
-    "top_terms_missing",  # IDF-weighted share of lemmas missing around the best candidate
     "typed",  # the question wants a typed answer (time, count, amount, name)...
     "typed_found",  # ... and one of the three best candidates holds one
     *(f"kind_{kind}" for kind in KINDS),
     "question_terms",  # log(1 + the question's content lemma count)
+    "soft_terms_missing",  # share of its words no document has, by lemma or neighbour
+    "soft_names_missing",  # share of its names whose last word no document has, nor an alias
+    "support",  # best IDF-weighted share of its words a candidate's window has (or neighbours)
+    "typed_support",  # the same, among the candidates holding what the question asks for
 )
 
 # A sentence that opens like this carries on the statement of the one before it.
@@ -117,6 +128,23 @@ PLACE_PATTERN = re.compile(r"\b(?:in|at|near|from|outside|across) (?:the )?[A-Z]
 # BM25's usual constants: term saturation and length normalisation.
 BM25_K1 = 1.2
 BM25_B = 0.75
+
+
+# A name's alias: a capitalised document word this close to it by MiniLM word vector
+# ("U.S." for "American"; the rule engine's entity_alias_similarity).
+ALIAS_SIMILARITY = 0.56
+# A document word this close to a question word stands in for it ("truce" for
+# "ceasefire"); 0.5, 0.6 and 0.7 were tried in grouped CV (docs/answering.md): 0.6 gave
+# the best AUC on eval/news-abstention (0.89; 0.87 and 0.88) and the most abstention.
+NEIGHBOUR_SIMILARITY = 0.6
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """Unit MiniLM vectors of lower-case words (one row each), from the store or embedded."""
+
+    name: str  # the embedder's: cached vocabularies are kept per embedder
+    lookup: Callable[[Sequence[str]], Matrix]
 
 
 @dataclass(frozen=True)
@@ -214,6 +242,7 @@ def extract(
     hits: Sequence[Hit],
     documents: Mapping[str, Document],
     vectors: Mapping[str, Vectors],
+    words: WordVectors | None = None,
 ) -> Evidence:
     """The candidates of ``hits`` and their features for ``question``.
 
@@ -331,29 +360,110 @@ def extract(
 
     # The question's own vector (the scorer adds top_p and second_p in front).
     q_column = {name: i - 2 for i, name in enumerate(QUESTION_FEATURES)}
-    folded_docs = " ".join(_document_terms(documents[doc_id])[2] for doc_id in doc_ids)
-    top = int(np.argmax(cos + overlap))
-    top_doc = documents[found[top].ref.doc_id]
-    top_terms, _, _ = _document_terms(top_doc)
-    top_index = found[top].ref.index
-    around_top = frozenset().union(*top_terms[max(0, top_index - 1) : top_index + 2])
     expected = answer_type(question)
     best_three = [found[i].text for i in np.argsort(-(cos + overlap), kind="stable")[:3]]
     q = question_features
     q[q_column["max_cos"]] = best_cos
     q[q_column["max_overlap"]] = overlap.max()
     q[q_column["max_window_overlap"]] = window.max()
-    if names:
-        q[q_column["names_missing"]] = sum(name not in folded_docs for name in names) / len(names)
-    if q_terms:
-        q[q_column["terms_missing"]] = sum(t not in df for t in q_terms) / len(q_terms)
-        q[q_column["top_terms_missing"]] = sum(weights[t] for t in q_terms - around_top) / q_weight
     if expected:
         q[q_column["typed"]] = 1.0
         q[q_column["typed_found"]] = any(_typed(expected, text) for text in best_three)
     q[q_column[f"kind_{kind}"]] = 1.0
     q[q_column["question_terms"]] = math.log1p(len(q_terms))
+    support = _support(question, found, documents, doc_ids, df, weights, words)
+    for name, value in zip(ANSWERABILITY, support, strict=True):
+        q[q_column[name]] = value
     return Evidence(tuple(found), features, question_features)
+
+
+# The question features :func:`_support` computes, in its order.
+ANSWERABILITY = ("soft_terms_missing", "soft_names_missing", "support", "typed_support")
+# Per document (embedder, id, text): its distinct content words, their lemmas, whether each
+# is capitalised, and their word vectors.
+Vocabulary = tuple[tuple[str, ...], tuple[str, ...], npt.NDArray[np.bool_], Matrix]
+_VOCABULARIES: OrderedDict[tuple[str, str, str], Vocabulary] = OrderedDict()
+
+
+def _vocabulary(document: Document, words: WordVectors) -> Vocabulary:
+    """A document's distinct content words as written, with their lemmas and vectors, cached."""
+    key = (words.name, document.id, document.text)
+    cached = _VOCABULARIES.get(key)
+    if cached is None:
+        written = tuple(sorted(vocabulary(f"{document.title} {document.text}")))
+        lower = [w.lower() for w in written]
+        matrix = np.asarray(words.lookup(lower), dtype=np.float64)
+        capital = np.array([w[:1].isupper() for w in written], dtype=bool)
+        cached = (written, tuple(lemma(w) for w in written), capital, matrix)
+        _VOCABULARIES[key] = cached
+        while len(_VOCABULARIES) > DOCUMENT_CACHE_SIZE:
+            _VOCABULARIES.popitem(last=False)
+    return cached
+
+
+def _support(
+    question: str,
+    found: Sequence[Candidate],
+    documents: Mapping[str, Document],
+    doc_ids: Sequence[str],
+    df: Counter[str],
+    weights: Mapping[str, float],
+    words: WordVectors | None,
+) -> tuple[float, float, float, float]:
+    """ANSWERABILITY: whether the evidence has what the question asks, tolerant of wording.
+
+    A question word is present where a document word has its lemma or lies within
+    NEIGHBOUR_SIMILARITY of it by MiniLM word vector; a name ("Foreign Minister Sergei
+    Lavrov") where a document has its last word ("lavrov") or a capitalised word within
+    ALIAS_SIMILARITY of it.  Without word vectors (``words`` None) only lemmas match.
+    """
+    terms = sorted(set(weights) - TYPE_WORDS)  # not the answer's kind: "what date"
+    surface: dict[str, str] = {}
+    for word in WORD_PATTERN.findall(question):
+        surface.setdefault(lemma(word), word.lower().replace("’", "'").removesuffix("'s"))
+    parts = [_vocabulary(documents[d], words) for d in doc_ids] if words is not None else []
+    parts = [part for part in parts if part[0]]
+    lemmas = [lemma_ for part in parts for lemma_ in part[1]]
+    near = [{t} for t in terms]
+    if parts and terms and words is not None:
+        matrix = np.vstack([part[3] for part in parts])
+        similarity = matrix @ np.asarray(words.lookup([surface.get(t, t) for t in terms])).T
+        for j, rows in enumerate((similarity >= NEIGHBOUR_SIMILARITY).T):
+            near[j] |= {lemmas[i] for i in np.flatnonzero(rows)}
+    missing = sum(t not in df and len(n) == 1 for t, n in zip(terms, near, strict=True))
+    total = sum(weights[t] for t in terms) or 1.0
+    expected = answer_type(question)
+    kind = question_type(question)
+    best = best_typed = 0.0
+    for candidate in found:
+        sentences, _, _ = _document_terms(documents[candidate.ref.doc_id])
+        index = candidate.ref.index
+        window = sentences[index].union(*sentences[max(0, index - 1) : index + 2])
+        cover = sum(weights[t] for t, n in zip(terms, near, strict=True) if n & window) / total
+        best = max(best, cover)
+        if expected:
+            holds = _typed(expected, candidate.text)
+        else:
+            holds = kind not in KINDS[1:] or _kinds(candidate.text)[KINDS.index(kind) - 1]
+        if holds:
+            best_typed = max(best_typed, cover)
+    heads = []
+    for phrase in entity_phrases(question):
+        kept = [w for w in phrase.split() if lemma(w) not in PERSON_ROLES]
+        if kept:
+            heads.append(kept[-1])
+    names_missing = 0.0
+    if heads:
+        text = " ".join(_document_terms(documents[d])[2] for d in doc_ids)
+        folded = {w.removesuffix("'s") for w in WORD_PATTERN.findall(text)}
+        absent = [h for h in heads if h not in folded]
+        count = len(absent)
+        capitals = [part[3][part[2]] for part in parts]
+        if absent and words is not None and any(len(c) for c in capitals):
+            alias = np.vstack(capitals) @ np.asarray(words.lookup(absent)).T
+            count = int((alias.max(axis=0) < ALIAS_SIMILARITY).sum())
+        names_missing = count / len(heads)
+    return (missing / len(terms) if terms else 0.0, names_missing, best, best_typed)
 
 
 def _typed(expected: str, text: str) -> bool:

@@ -37,7 +37,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.backends.offline.features import Evidence, extract
+import numpy as np
+
+from qa.backends.offline.features import Evidence, WordVectors, extract
 from qa.backends.offline.readable import Readable
 from qa.backends.offline.scorer import Scorer, Selection, load, select
 from qa.backends.offline.summariser import summarize
@@ -154,7 +156,37 @@ def gather(
     doc_ids = {hit.chunk.doc_id for hit in visible}
     vectors = {doc_id: readable.vectors(views[doc_id], store, embedder) for doc_id in doc_ids}
     question_vector = embedder.embed([question])[0]
-    return readable, extract(question, question_vector, visible, views, vectors)
+    words = word_vectors(store, embedder)
+    return readable, extract(question, question_vector, visible, views, vectors, words)
+
+
+# Vectors of words the collection's vocabulary lacks (a question's own words), embedded once
+# per process: a question asked again, or its words in the next question, cost nothing.
+_EMBEDDED: dict[tuple[str, str], np.ndarray] = {}
+EMBEDDED_WORDS = 50_000
+
+
+def word_vectors(store: Store | None, embedder: Embedder) -> WordVectors:
+    """Word vectors from the store (embedded at ingest), else embedded now."""
+
+    def lookup(words: Sequence[str]) -> np.ndarray:
+        found = store.word_vectors(words) if store is not None else {}
+        missing = sorted({w for w in words if w not in found})
+        cached = {
+            w: _EMBEDDED[(embedder.name, w)] for w in missing if (embedder.name, w) in _EMBEDDED
+        }
+        fresh = [w for w in missing if w not in cached]
+        if fresh:
+            if len(_EMBEDDED) > EMBEDDED_WORDS:
+                _EMBEDDED.clear()
+            for word, vector in zip(fresh, embedder.embed(fresh), strict=True):
+                _EMBEDDED[(embedder.name, word)] = cached[word] = np.asarray(vector)
+        found.update(cached)
+        if not words:
+            return np.zeros((0, embedder.dimension))
+        return np.stack([np.asarray(found[w], dtype=np.float64) for w in words])
+
+    return WordVectors(embedder.name, lookup)
 
 
 def create(settings: Settings, store: Store) -> LearnedBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from qa.backends.offline.features import (
     CANDIDATE_FEATURES,
     QUESTION_FEATURES,
+    WordVectors,
     answer_kinds,
     candidates,
     extract,
@@ -114,6 +116,64 @@ def test_features_have_one_row_per_sentence_of_the_retrieved_chunks() -> None:
     assert list(evidence.features[:, column]) == [1.0, 0.0, 0.0]
     assert np.isfinite(evidence.features).all()
     assert [c.chunk_rank for c in candidates(hits, {document.id: document})] == [0, 0, 1]
+
+
+_INSTANCES = itertools.count()
+
+
+def _words(close: dict[str, str]) -> WordVectors:
+    """Word vectors where each word of ``close`` sits near its partner and every other word
+    has a direction of its own (cosine 0 with the rest)."""
+    axes: dict[str, int] = {}
+
+    def vector(word: str) -> np.ndarray:
+        axis = axes.setdefault(close.get(word, word), len(axes))
+        v = np.zeros(64)
+        v[axis] = 1.0
+        if word in close:  # cosine 0.8 with its partner
+            v[63] = 0.75
+            v /= np.linalg.norm(v)
+        return v
+
+    # A name of its own: the engine caches a document's word vectors per embedder name.
+    return WordVectors(
+        f"test-{next(_INSTANCES)}", lambda words: np.array([vector(w) for w in words])
+    )
+
+
+def _question_features(question: str, words: WordVectors | None) -> dict[str, float]:
+    document = make_paragraph_document(
+        [["The ceasefire starts on Monday.", "Kremlin spokesman Dmitry Peskov welcomed it."]]
+    )
+    hits = make_hits(document, [(0, 1)])
+    vectors = {document.id: Unit().embed([s.text for s in document.sentences])}
+    evidence = extract(
+        question, Unit().embed(["q"])[0], hits, {document.id: document}, vectors, words
+    )
+    return dict(zip(QUESTION_FEATURES[2:], evidence.question_features, strict=True))
+
+
+def test_a_reworded_question_word_is_present_by_its_word_vector_neighbour() -> None:
+    """ "truce" for "ceasefire": missing by lemma, present by neighbour, and the sentence that
+    has it (and the time asked for) supports the question fully."""
+    question = "When does the truce start?"
+    exact = _question_features(question, None)
+    soft = _question_features(question, _words({"truce": "ceasefire"}))
+    assert exact["soft_terms_missing"] == 0.5 and exact["support"] < 1.0
+    assert soft["soft_terms_missing"] == 0.0
+    assert soft["support"] == pytest.approx(1.0)
+    assert soft["typed_support"] == pytest.approx(1.0)
+    # Far neighbours do not count: "truce" on an axis of its own is missing.
+    assert _question_features(question, _words({}))["soft_terms_missing"] == 0.5
+
+
+def test_a_name_is_present_by_its_last_word_or_an_alias() -> None:
+    words = _words({"lavrov": "peskov"})
+    # "Spokesman Peskov": the role word aside, the last word of the name is in the article.
+    assert _question_features("What did Spokesman Peskov say?", None)["soft_names_missing"] == 0
+    assert _question_features("What did Sergei Lavrov say?", None)["soft_names_missing"] == 1
+    # A capitalised article word close to the name by word vector is its alias.
+    assert _question_features("What did Sergei Lavrov say?", words)["soft_names_missing"] == 0
 
 
 @pytest.fixture(scope="module")
